@@ -1,0 +1,53 @@
+"""The ``sandbench`` command: bare, it opens the TUI; with a subcommand it works headless."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+
+from sandbench import __version__
+from sandbench.cli import benchmarks, config_cmd, scenarios
+from sandbench.errors import SandbenchError
+
+Handler = Callable[[argparse.Namespace], int]
+
+GROUPS = (scenarios, benchmarks, config_cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sandbench",
+        description="A terminal workbench for agent-evaluation scenarios run in Podman"
+        " sandboxes. Run with no command to open the workbench.",
+    )
+    parser.add_argument("--version", action="version", version=f"sandbench {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for group in GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        # A subcommand group without its action, or bare `sandbench` (the TUI comes later).
+        (getattr(args, "group_parser", None) or parser).print_help()
+        return 0
+    try:
+        return handler(args)
+    except SandbenchError as error:
+        print(f"sandbench: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except sqlite3.Error as error:
+        print(f"sandbench: error: the store failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("sandbench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `sandbench … | head`
+        sys.stderr.close()
+        return 0

@@ -1,0 +1,88 @@
+"""User settings in ``config.toml`` (read with tomllib, written with tomli-w)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sandbench import paths
+from sandbench.errors import InvalidInput
+from sandbench.model.problems import problems_from
+
+DEFAULT_IMAGE = "localhost/sandbench-base:latest"
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    podman_uri: str | None = Field(
+        default=None,
+        description="Podman service URI (unix:///run/podman/podman.sock, ssh://user@host/...)."
+        " Unset: CONTAINER_HOST, the usual sockets, or a private service sandbench starts.",
+    )
+    default_image: str = Field(
+        default=DEFAULT_IMAGE, description="Image for scenarios with no blueprint or snapshot."
+    )
+    theme: str = Field(default="sandbench-dark", description="Theme name of the TUI.")
+    concurrency: int = Field(
+        default=2, ge=1, le=64, description="Scenario runs at once in a benchmark run."
+    )
+    oci_runtime: str | None = Field(
+        default=None, description="OCI runtime override (runc, crun). Unset: detect one that works."
+    )
+
+
+def describe_keys() -> dict[str, str]:
+    return {name: field.description or "" for name, field in Config.model_fields.items()}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidInput(f"{path}: invalid TOML: {error}") from None
+
+
+def load(path: Path | None = None) -> Config:
+    path = path or paths.config_path()
+    try:
+        return Config.model_validate(_read(path))
+    except ValidationError as error:
+        details = "; ".join(map(str, problems_from(error)))
+        raise InvalidInput(f"{path}: {details}") from None
+
+
+def save(config: Config, path: Path | None = None) -> Path:
+    path = path or paths.config_path()
+    data = config.model_dump(exclude_defaults=True, exclude_none=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)  # atomic: a crash never leaves half a config
+    return path
+
+
+def set_value(key: str, raw: str, path: Path | None = None) -> Config:
+    """Set one key from its command-line text; empty text resets it to the default."""
+    if key not in Config.model_fields:
+        keys = ", ".join(Config.model_fields)
+        raise InvalidInput(f"unknown config key {key!r} (keys: {keys})")
+    config = load(path)
+    data = config.model_dump(exclude_defaults=True, exclude_none=True)
+    if raw == "":
+        data.pop(key, None)
+    else:
+        data[key] = raw
+    try:
+        new = Config.model_validate(data)
+    except ValidationError as error:
+        details = "; ".join(map(str, problems_from(error)))
+        raise InvalidInput(f"config {details}") from None
+    save(new, path)
+    return new

@@ -1,0 +1,21 @@
+"""Errors reported to people: a message and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+
+class SandbenchError(Exception):
+    exit_code = 1
+
+
+class NotFound(SandbenchError):
+    pass
+
+
+class Conflict(SandbenchError):
+    pass
+
+
+class InvalidInput(SandbenchError):
+    """Bad input from a file or the command line (exit code 2)."""
+
+    exit_code = 2

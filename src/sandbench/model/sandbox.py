@@ -1,0 +1,88 @@
+"""Sandboxes (Runloop's devboxes), their lifecycle states, and the images they start from."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sandbench.model.resources import Resources
+from sandbench.model.scenario import Architecture
+
+
+class SandboxState(StrEnum):
+    PROVISIONING = "provisioning"
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    SUSPENDING = "suspending"
+    SUSPENDED = "suspended"
+    RESUMING = "resuming"
+    FAILURE = "failure"
+    SHUTDOWN = "shutdown"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (SandboxState.FAILURE, SandboxState.SHUTDOWN)
+
+
+class ShutdownReason(StrEnum):
+    API_SHUTDOWN = "api_shutdown"
+    KEEP_ALIVE_TIMEOUT = "keep_alive_timeout"
+    IDLE = "idle"
+    ENTRYPOINT_EXIT = "entrypoint_exit"
+
+
+class FailureReason(StrEnum):
+    OUT_OF_MEMORY = "out_of_memory"
+    OUT_OF_DISK = "out_of_disk"
+    LAUNCH_FAILED = "launch_failed"
+    ENGINE_ERROR = "engine_error"
+    ORPHANED = "orphaned"  # its owning process died without cleaning up
+
+
+class StateTransition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: SandboxState
+    transition_time_ms: int
+
+
+class Sandbox(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str | None = None
+    status: SandboxState
+    scenario_run_id: str | None = None
+    image: str
+    container_id: str | None = None
+    architecture: Architecture = Architecture.X86_64
+    resources: Resources
+    blueprint_id: str | None = None
+    snapshot_id: str | None = None
+    create_time_ms: int
+    end_time_ms: int | None = None
+    failure_reason: FailureReason | None = None
+    shutdown_reason: ShutdownReason | None = None
+    state_transitions: list[StateTransition] = Field(default_factory=list)
+
+
+class Blueprint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    image: str
+    source: str  # the directory or Dockerfile it was built from
+    status: str  # building | build_complete | failed
+    create_time_ms: int
+
+
+class Snapshot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    image: str
+    source_sandbox_id: str | None = None
+    create_time_ms: int

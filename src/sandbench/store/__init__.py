@@ -1,0 +1,29 @@
+"""The local SQLite store: scenarios and their versions, benchmarks, runs and their output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sandbench import paths
+from sandbench.store.pagination import DEFAULT_LIMIT, Page
+from sandbench.store.runs import RunStore
+from sandbench.store.scenarios import ImportAction, ImportResult, ScenarioRecord
+
+
+class Store(RunStore):
+    """Everything the store holds, behind one object (one connection per thread)."""
+
+
+def open_store(path: Path | None = None) -> Store:
+    return Store(path or paths.database_path())
+
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "ImportAction",
+    "ImportResult",
+    "Page",
+    "ScenarioRecord",
+    "Store",
+    "open_store",
+]

@@ -1,0 +1,226 @@
+"""Schema versions. Each migration moves the database forward by one version, never back.
+
+Append new migrations at the end; never edit a released one. ``PRAGMA user_version`` holds
+the version; a migration and its version bump commit together.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sandbench.errors import SandbenchError
+
+V1_SCENARIOS = """
+CREATE TABLE scenarios (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id               TEXT NOT NULL UNIQUE,
+    name             TEXT NOT NULL,
+    current_version  INTEGER NOT NULL,
+    create_time_ms   INTEGER NOT NULL,
+    update_time_ms   INTEGER NOT NULL,
+    archive_time_ms  INTEGER
+);
+-- a name is unique among active scenarios; archived ones may share it
+CREATE UNIQUE INDEX scenarios_active_name ON scenarios(name) WHERE archive_time_ms IS NULL;
+CREATE INDEX scenarios_name_order ON scenarios(name COLLATE NOCASE, seq);
+
+CREATE TABLE scenario_versions (
+    scenario_id     TEXT NOT NULL REFERENCES scenarios(id) ON DELETE CASCADE,
+    version         INTEGER NOT NULL,
+    document        TEXT NOT NULL,          -- the scenario's JSON export form
+    content_hash    TEXT NOT NULL,
+    create_time_ms  INTEGER NOT NULL,
+    PRIMARY KEY (scenario_id, version)
+) WITHOUT ROWID;
+
+CREATE TABLE benchmarks (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,
+    name            TEXT NOT NULL UNIQUE,
+    metadata        TEXT NOT NULL DEFAULT '{}',
+    create_time_ms  INTEGER NOT NULL
+);
+CREATE TABLE benchmark_scenarios (
+    benchmark_id  TEXT NOT NULL REFERENCES benchmarks(id) ON DELETE CASCADE,
+    scenario_id   TEXT NOT NULL REFERENCES scenarios(id),
+    position      INTEGER NOT NULL,
+    PRIMARY KEY (benchmark_id, scenario_id)
+) WITHOUT ROWID;
+CREATE INDEX benchmark_scenarios_by_scenario ON benchmark_scenarios(scenario_id);
+"""
+
+V2_RUNS = """
+CREATE TABLE benchmark_runs (
+    seq                    INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                     TEXT NOT NULL UNIQUE,
+    benchmark_id           TEXT REFERENCES benchmarks(id),
+    name                   TEXT,
+    state                  TEXT NOT NULL,
+    start_time_ms          INTEGER NOT NULL,
+    duration_ms            INTEGER,
+    score                  REAL,
+    metadata               TEXT NOT NULL DEFAULT '{}',
+    purpose                TEXT,
+    environment_variables  TEXT,            -- JSON object
+    secrets_provided       TEXT,            -- JSON object: env var -> secret *name*
+    triggered_by           TEXT,
+    completed_at_ms        INTEGER,
+    total_cases            INTEGER NOT NULL DEFAULT 0,
+    ok_cases               INTEGER NOT NULL DEFAULT 0,
+    cache_hit_cases        INTEGER NOT NULL DEFAULT 0,
+    status_breakdown       TEXT NOT NULL DEFAULT '{}',
+    total_cost_usd         REAL NOT NULL DEFAULT 0,
+    case_filter            TEXT,            -- JSON array
+    notes                  TEXT
+);
+
+CREATE TABLE scenario_runs (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                TEXT NOT NULL UNIQUE,
+    scenario_id       TEXT NOT NULL,
+    scenario_version  INTEGER NOT NULL,
+    benchmark_run_id  TEXT REFERENCES benchmark_runs(id) ON DELETE CASCADE,
+    name              TEXT,
+    state             TEXT NOT NULL,
+    solution          TEXT NOT NULL,
+    sandbox_id        TEXT,
+    score             REAL,
+    start_time_ms     INTEGER NOT NULL,
+    duration_ms       INTEGER,
+    failure_reason    TEXT,
+    cache_key         TEXT,
+    cache_hit         INTEGER NOT NULL DEFAULT 0,
+    usage             TEXT,                 -- JSON: tokens, cost
+    metadata          TEXT NOT NULL DEFAULT '{}',
+    owner_pid         INTEGER,              -- process running it; for crash recovery
+    FOREIGN KEY (scenario_id, scenario_version) REFERENCES scenario_versions(scenario_id, version)
+);
+CREATE INDEX scenario_runs_by_scenario ON scenario_runs(scenario_id, seq);
+CREATE INDEX scenario_runs_by_benchmark_run ON scenario_runs(benchmark_run_id);
+CREATE INDEX scenario_runs_by_cache_key ON scenario_runs(cache_key) WHERE cache_key IS NOT NULL;
+
+CREATE TABLE scorer_results (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id             TEXT NOT NULL UNIQUE,
+    run_id         TEXT NOT NULL REFERENCES scenario_runs(id) ON DELETE CASCADE,
+    name           TEXT NOT NULL,
+    type           TEXT NOT NULL,
+    weight         REAL NOT NULL,
+    attempt        INTEGER NOT NULL,
+    state          TEXT NOT NULL,
+    score          REAL,
+    exit_code      INTEGER,
+    started_at_ms  INTEGER NOT NULL,
+    duration_ms    INTEGER,
+    details        TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (run_id, name, attempt)
+);
+
+-- scorer output, appended as it streams so a crash loses nothing already printed
+CREATE TABLE output_chunks (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    scorer_result_id  TEXT NOT NULL REFERENCES scorer_results(id) ON DELETE CASCADE,
+    stream            TEXT NOT NULL CHECK (stream IN ('stdout', 'stderr')),
+    data              TEXT NOT NULL,
+    at_ms             INTEGER NOT NULL
+);
+CREATE INDEX output_chunks_by_result ON output_chunks(scorer_result_id, seq);
+
+CREATE TABLE sandboxes (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                TEXT NOT NULL UNIQUE,
+    name              TEXT,
+    status            TEXT NOT NULL,
+    scenario_run_id   TEXT,
+    image             TEXT NOT NULL,
+    container_id      TEXT,
+    architecture      TEXT NOT NULL,
+    resources         TEXT NOT NULL,        -- JSON: cpu, memory_gib, disk_gib
+    blueprint_id      TEXT,
+    snapshot_id       TEXT,
+    suspended_image   TEXT,                 -- committed writable layer while suspended
+    create_time_ms    INTEGER NOT NULL,
+    end_time_ms       INTEGER,
+    failure_reason    TEXT,
+    shutdown_reason   TEXT,
+    owner_pid         INTEGER
+);
+CREATE TABLE sandbox_transitions (
+    sandbox_id          TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE,
+    status              TEXT NOT NULL,
+    transition_time_ms  INTEGER NOT NULL
+);
+CREATE INDEX sandbox_transitions_by_sandbox ON sandbox_transitions(sandbox_id);
+
+CREATE TABLE custom_scorers (
+    id              TEXT NOT NULL UNIQUE,
+    type            TEXT NOT NULL PRIMARY KEY,
+    bash_script     TEXT NOT NULL,
+    create_time_ms  INTEGER NOT NULL,
+    update_time_ms  INTEGER NOT NULL
+);
+
+CREATE TABLE blueprints (
+    id              TEXT NOT NULL UNIQUE,
+    name            TEXT NOT NULL PRIMARY KEY,
+    image           TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    create_time_ms  INTEGER NOT NULL
+);
+
+CREATE TABLE snapshots (
+    id                 TEXT NOT NULL UNIQUE,
+    name               TEXT NOT NULL PRIMARY KEY,
+    image              TEXT NOT NULL,
+    source_sandbox_id  TEXT,
+    create_time_ms     INTEGER NOT NULL
+);
+"""
+
+MIGRATIONS: list[str] = [V1_SCENARIOS, V2_RUNS]
+LATEST = len(MIGRATIONS)
+
+
+class SchemaTooNew(SandbenchError):
+    pass
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = LATEST) -> int:
+    """Bring the database up to ``target``; safe when several processes open it at once."""
+    if current_version(conn) == target:
+        return target
+    conn.execute("BEGIN IMMEDIATE")  # one migrator at a time; re-read under the lock
+    try:
+        version = current_version(conn)
+        if version > LATEST:
+            raise SchemaTooNew(
+                f"this database has schema version {version}, newer than this sandbench"
+                f" understands ({LATEST}); upgrade sandbench"
+            )
+        for number in range(version + 1, target + 1):
+            for statement in _statements(MIGRATIONS[number - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return target
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (executescript would commit our transaction)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    return [s for s in statements if s]

@@ -1,0 +1,92 @@
+"""Pages shaped like Runloop's list responses, read with keyset pagination.
+
+Keyset (``WHERE (sort key) > (cursor's sort key)``) rather than OFFSET: pages stay correct
+while rows are added, and the thousandth page costs what the first does.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sandbench.errors import InvalidInput, NotFound
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    has_more: bool
+    total_count: int
+    remaining_count: int
+
+    @property
+    def last_id(self) -> str | None:
+        last = self.items[-1] if self.items else None
+        return getattr(last, "id", None)
+
+
+@dataclass(frozen=True)
+class KeysetQuery:
+    """``SELECT <columns> FROM <source> WHERE <filters>`` ordered by ``sort_key`` ascending.
+
+    ``sort_key`` is a tuple of SQL expressions ending in a unique column; ``cursor_sql``
+    selects the same expressions for the row whose id is given as ``starting_after``.
+    """
+
+    columns: str
+    source: str
+    sort_key: Sequence[str]
+    filters: Sequence[str] = ()
+    params: Sequence[Any] = ()
+
+    def _where(self, extra: str | None = None) -> str:
+        parts = [*self.filters, *([extra] if extra else [])]
+        return (" WHERE " + " AND ".join(f"({p})" for p in parts)) if parts else ""
+
+    def cursor(self, conn: sqlite3.Connection, id_column: str, value: str) -> list[Any]:
+        """The sort key of the row ``starting_after`` names (whether or not it matches)."""
+        key = ", ".join(self.sort_key)
+        row = conn.execute(
+            f"SELECT {key} FROM {self.source} WHERE {id_column} = ?", [value]
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"starting_after: no item with id {value!r}")
+        return list(row)
+
+    def run(
+        self, conn: sqlite3.Connection, *, limit: int, cursor: Sequence[Any] | None
+    ) -> tuple[list[sqlite3.Row], int, int]:
+        key = ", ".join(self.sort_key)
+        keys = ", ".join(f"{k} AS _k{i}" for i, k in enumerate(self.sort_key))
+        after = f"({key}) > ({', '.join('?' * len(self.sort_key))})"
+        params = list(self.params)
+        cursor_params = list(cursor) if cursor is not None else []
+        where = self._where(after if cursor is not None else None)
+        rows = conn.execute(
+            f"SELECT {self.columns}, {keys} FROM {self.source}{where} ORDER BY {key} LIMIT ?",
+            [*params, *cursor_params, limit],
+        ).fetchall()
+        total = conn.execute(
+            f"SELECT count(*) FROM {self.source}{self._where()}", params
+        ).fetchone()[0]
+        if rows:
+            last = [rows[-1][f"_k{i}"] for i in range(len(self.sort_key))]
+            remaining = conn.execute(
+                f"SELECT count(*) FROM {self.source}{self._where(after)}", [*params, *last]
+            ).fetchone()[0]
+        else:
+            remaining = 0
+        return rows, total, remaining
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    return limit
