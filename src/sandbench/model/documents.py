@@ -17,6 +17,7 @@ from sandbench.model.scenario import (
     Scenario,
     ScenarioListView,
     ScenarioView,
+    weights_sum_ok,
 )
 
 _VIEW_ONLY_KEYS = {"id", "environment", "is_public", "status"}
@@ -71,7 +72,7 @@ def _contract_problems(data: dict[str, Any]) -> list[Problem]:
         if not all(type(w) in (int, float) for w in weights) or len(weights) != len(functions):
             continue  # a bad weight is already reported on its own
         total = sum(weights)
-        if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        if not weights_sum_ok(total):
             where = (
                 f"scenarios[{index}].scoring_contract"
                 if "scenarios" in data

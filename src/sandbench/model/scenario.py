@@ -39,6 +39,7 @@ INT32_MAX = 2**31 - 1
 MAX_KEEP_ALIVE_SECONDS = 172_800
 DEFAULT_SCORER_TIMEOUT_SEC = 1800
 WEIGHT_TOLERANCE = 0.01
+_FLOAT_SLACK = 1e-9  # 0.5 + 0.51 is 1.0100000000000002
 
 # Scalars are strict: a TOML string "0.5" where a number belongs is an error, not a guess.
 Str = StrictStr
@@ -46,6 +47,11 @@ Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Int32 = Annotated[int, Field(strict=True, ge=-(2**31), le=INT32_MAX)]
 PositiveInt32 = Annotated[int, Field(strict=True, gt=0, le=INT32_MAX)]
 NonNegativeInt32 = Annotated[int, Field(strict=True, ge=0, le=INT32_MAX)]
+
+
+def weights_sum_ok(total: float) -> bool:
+    return abs(total - 1.0) <= WEIGHT_TOLERANCE + _FLOAT_SLACK
+
 
 SCORER_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -173,7 +179,7 @@ class ScoringContract(Strict):
                 raise ValueError(f"scorer name {function.name!r} is used more than once")
             seen.add(function.name)
         total = sum(f.weight for f in functions)
-        if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        if not weights_sum_ok(total):
             raise ValueError(
                 f"weights sum to {total:g}; they must sum to 1.0 (within {WEIGHT_TOLERANCE})"
             )

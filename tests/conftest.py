@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from sandbench.store import Store, open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = Path(__file__).resolve().parent / "reference"
+SAMPLES = ROOT / "sample_scenarios"
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    return json.loads((REFERENCE / name).read_text())
+
+
+def schema_errors(instance: Any, schema_name: str) -> list[str]:
+    schema = load_schema(schema_name)
+    schema.pop("$schema", None)  # JSON Structure's meta-schema is not a JSON-Schema draft
+    validator = jsonschema.Draft202012Validator(schema)
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(instance)
+    ]
+
+
+def sample_files() -> list[Path]:
+    return sorted(SAMPLES.glob("*.toml"))
+
+
+MINIMAL: dict[str, Any] = {
+    "name": "minimal",
+    "input_context": {"problem_statement": "Make the tests pass."},
+    "scoring_contract": {
+        "scoring_function_parameters": [
+            {
+                "name": "tests",
+                "weight": 1.0,
+                "scorer": {"type": "command_scorer", "command": "true"},
+            }
+        ]
+    },
+}
+
+
+def scenario_dict(**top: Any) -> dict[str, Any]:
+    """A valid scenario document, with top-level keys replaced."""
+    data = copy.deepcopy(MINIMAL)
+    data.update(copy.deepcopy(top))
+    return data
+
+
+def with_launch(**launch: Any) -> dict[str, Any]:
+    return scenario_dict(environment_parameters={"launch_parameters": launch})
+
+
+def with_scorers(*functions: dict[str, Any]) -> dict[str, Any]:
+    return scenario_dict(scoring_contract={"scoring_function_parameters": list(functions)})
+
+
+def scorer(name: str, weight: float, **spec: Any) -> dict[str, Any]:
+    spec.setdefault("type", "command_scorer")
+    return {"name": name, "weight": weight, "scorer": spec}
+
+
+@pytest.fixture(autouse=True)
+def sandbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own workspace; nothing touches the user's real store."""
+    home = tmp_path / "sandbench-home"
+    monkeypatch.setenv("SANDBENCH_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def store(sandbench_home: Path) -> Iterator[Store]:
+    with open_store() as opened:
+        yield opened

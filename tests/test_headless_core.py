@@ -1,0 +1,68 @@
+"""The core (model, store, engine, scoring, runner) never imports Textual.
+
+Checked twice: statically, over every import statement in the core's source, and at run
+time, by importing the core in a fresh interpreter and looking at ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import sandbench
+
+PACKAGE = Path(sandbench.__file__).parent
+CORE = ("model", "store", "engine", "scoring", "runner")
+UI_LIBRARIES = ("textual", "rich")
+
+
+def core_packages() -> list[str]:
+    return [name for name in CORE if (PACKAGE / name).is_dir()]
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_core_packages_exist() -> None:
+    assert {"model", "store"} <= set(core_packages())
+
+
+def test_core_source_has_no_ui_imports() -> None:
+    offenders = []
+    for name in core_packages():
+        for path in (PACKAGE / name).rglob("*.py"):
+            for module in imported_modules(path):
+                root = module.split(".")[0]
+                if root in UI_LIBRARIES or module.startswith("sandbench.tui"):
+                    offenders.append(f"{path.relative_to(PACKAGE)} imports {module}")
+    assert offenders == []
+
+
+def test_importing_the_core_loads_no_ui_library() -> None:
+    modules = ", ".join(f"sandbench.{name}" for name in core_packages())
+    code = (
+        f"import sys, importlib\n"
+        f"for m in '{modules}'.split(', '): importlib.import_module(m)\n"
+        f"import sandbench.config, sandbench.paths\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {UI_LIBRARIES!r})\n"
+        f"print(','.join(bad))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_the_check_can_fail(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from textual.app import App\nimport rich\n")
+    assert imported_modules(bad) == {"textual.app", "rich"}
