@@ -45,6 +45,8 @@ class KeysetQuery:
     sort_key: Sequence[str]
     filters: Sequence[str] = ()
     params: Sequence[Any] = ()
+    # what to count over, when the filters and sort key need less than ``source`` joins in
+    count_source: str | None = None
 
     def _where(self, extra: str | None = None) -> str:
         parts = [*self.filters, *([extra] if extra else [])]
@@ -73,13 +75,12 @@ class KeysetQuery:
             f"SELECT {self.columns}, {keys} FROM {self.source}{where} ORDER BY {key} LIMIT ?",
             [*params, *cursor_params, limit],
         ).fetchall()
-        total = conn.execute(
-            f"SELECT count(*) FROM {self.source}{self._where()}", params
-        ).fetchone()[0]
+        counted = self.count_source or self.source
+        total = conn.execute(f"SELECT count(*) FROM {counted}{self._where()}", params).fetchone()[0]
         if rows:
             last = [rows[-1][f"_k{i}"] for i in range(len(self.sort_key))]
             remaining = conn.execute(
-                f"SELECT count(*) FROM {self.source}{self._where(after)}", [*params, *last]
+                f"SELECT count(*) FROM {counted}{self._where(after)}", [*params, *last]
             ).fetchone()[0]
         else:
             remaining = 0

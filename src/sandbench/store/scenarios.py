@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -52,8 +53,13 @@ class ImportResult:
     action: ImportAction
 
 
-def content_hash(scenario: Scenario) -> str:
-    canonical = json.dumps(scenario.to_dict(), sort_keys=True, separators=(",", ":"))
+def content_hash(scenario: Scenario, document: dict[str, Any] | None = None) -> str:
+    """Hash of the export form, so key order and unset fields never change it."""
+    canonical = json.dumps(
+        document if document is not None else scenario.to_dict(),
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -144,6 +150,7 @@ class ScenarioStore(Database):
             query = KeysetQuery(
                 columns=_SCENARIO_COLUMNS,
                 source=_SCENARIO_SOURCE,
+                count_source="scenarios s",  # every filter and key is on s
                 sort_key=("s.name COLLATE NOCASE", "s.seq"),
                 filters=filters,
                 params=params,
@@ -157,14 +164,15 @@ class ScenarioStore(Database):
     def _insert_version(
         self, conn: sqlite3.Connection, scenario_id: str, version: int, scenario: Scenario
     ) -> None:
+        document = scenario.to_dict()
         conn.execute(
             "INSERT INTO scenario_versions (scenario_id, version, document, content_hash,"
             " create_time_ms) VALUES (?, ?, ?, ?, ?)",
             [
                 scenario_id,
                 version,
-                json.dumps(scenario.to_dict()),
-                content_hash(scenario),
+                json.dumps(document),
+                content_hash(scenario, document),
                 now_ms(),
             ],
         )
@@ -234,11 +242,11 @@ class ScenarioStore(Database):
         A scenario that carries an id we know (a Runloop view exported earlier) or the name
         of an active scenario updates it; re-importing an unchanged file changes nothing.
         """
-        names = [p.scenario.name for p in parsed]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(p.scenario.name for p in parsed)
+        duplicates = sorted(name for name, count in counts.items() if count > 1)
         if duplicates:
             raise InvalidInput(f"more than one scenario named {', '.join(map(repr, duplicates))}")
-        outcomes: list[tuple[str, ImportAction]] = []
+        outcomes: list[tuple[str, ImportAction, Scenario]] = []
         with self.write() as conn:
             for item in parsed:
                 existing = None
@@ -255,9 +263,8 @@ class ScenarioStore(Database):
                     existing = row["id"] if row else None
                 if existing is not None:
                     _, changed = self.update_scenario(existing, item.scenario)
-                    outcomes.append(
-                        (existing, ImportAction.UPDATED if changed else ImportAction.UNCHANGED)
-                    )
+                    action = ImportAction.UPDATED if changed else ImportAction.UNCHANGED
+                    outcomes.append((existing, action, item.scenario))
                 else:
                     keep_id = (
                         item.source_id
@@ -265,8 +272,21 @@ class ScenarioStore(Database):
                         else None
                     )
                     created = self.create_scenario(item.scenario, scenario_id=keep_id)
-                    outcomes.append((created, ImportAction.CREATED))
-        return [ImportResult(self.get_scenario(i), action) for i, action in outcomes]
+                    outcomes.append((created, ImportAction.CREATED, item.scenario))
+            # read back the bookkeeping only; the scenarios are already in hand
+            results = []
+            for scenario_id, action, scenario in outcomes:
+                row = conn.execute("SELECT * FROM scenarios WHERE id = ?", [scenario_id]).fetchone()
+                record = ScenarioRecord(
+                    id=scenario_id,
+                    version=row["current_version"],
+                    scenario=scenario,
+                    create_time_ms=row["create_time_ms"],
+                    update_time_ms=row["update_time_ms"],
+                    archive_time_ms=row["archive_time_ms"],
+                )
+                results.append(ImportResult(record, action))
+        return results
 
     # ------------------------------------------------------------------ benchmarks
 
