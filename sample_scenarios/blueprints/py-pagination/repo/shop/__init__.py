@@ -1,0 +1,1 @@
+"""shop-api: catalogue helpers."""

@@ -1,0 +1,3 @@
+"""tidy: sort the files of a directory into sub-folders by kind."""
+
+__version__ = "0.3.0"
