@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sandbench",
         description="A terminal workbench for agent-evaluation scenarios run in Podman"
-        " sandboxes. Run with no command to open the workbench.",
+        " sandboxes. (Bare `sandbench` will open the terminal workbench; until it ships,"
+        " it prints this help.)",
     )
     parser.add_argument("--version", action="version", version=f"sandbench {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
