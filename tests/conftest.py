@@ -81,3 +81,7 @@ def sandbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def store(sandbench_home: Path) -> Iterator[Store]:
     with open_store() as opened:
         yield opened
+
+
+# Engine fixtures live with their helpers; importing them here makes them visible to all tests.
+from tests.engine_support import arm64_blueprint, arm64_image, engine  # noqa: E402, F401

@@ -8,12 +8,20 @@ import sys
 from collections.abc import Callable, Sequence
 
 from sandbench import __version__
-from sandbench.cli import benchmarks, config_cmd, scenarios
+from sandbench.cli import (
+    benchmarks,
+    config_cmd,
+    doctor,
+    images,
+    sandboxes,
+    scenarios,
+    secrets_cmd,
+)
 from sandbench.errors import SandbenchError
 
 Handler = Callable[[argparse.Namespace], int]
 
-GROUPS = (scenarios, benchmarks, config_cmd)
+GROUPS = (scenarios, benchmarks, sandboxes, images, secrets_cmd, doctor, config_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbench.model.resources import Resources
-from sandbench.model.scenario import Architecture
+from sandbench.model.scenario import Architecture, IdleConfiguration, UserParameters
 
 
 class SandboxState(StrEnum):
@@ -47,6 +47,36 @@ class StateTransition(BaseModel):
     transition_time_ms: int
 
 
+class NetworkPolicy(StrEnum):
+    """Local stand-ins for Runloop's network policies (``network_policy_id``)."""
+
+    DEFAULT = "default"  # the default bridge network: package mirrors reachable
+    NONE = "none"  # loopback only
+
+
+class SandboxSpec(BaseModel):
+    """Everything needed to (re)create a sandbox. Secrets appear by *name* only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str
+    architecture: Architecture = Architecture.X86_64
+    resources: Resources
+    working_directory: str = "/workspace"
+    env: dict[str, str] = Field(default_factory=dict)
+    secret_env: dict[str, str] = Field(default_factory=dict)  # env var -> secret name
+    user: UserParameters | None = None
+    network: NetworkPolicy = NetworkPolicy.DEFAULT
+    launch_commands: list[str] = Field(default_factory=list)
+    idle: IdleConfiguration | None = None
+    keep_alive_seconds: int | None = None
+    pids_limit: int = 4096
+    name: str | None = None
+    scenario_run_id: str | None = None
+    blueprint_id: str | None = None
+    snapshot_id: str | None = None
+
+
 class Sandbox(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -65,6 +95,11 @@ class Sandbox(BaseModel):
     failure_reason: FailureReason | None = None
     shutdown_reason: ShutdownReason | None = None
     state_transitions: list[StateTransition] = Field(default_factory=list)
+    paused: bool = False
+    last_activity_ms: int | None = None
+    failure_detail: str | None = None
+    launch_output: str | None = None
+    spec: SandboxSpec | None = None
 
 
 class Blueprint(BaseModel):

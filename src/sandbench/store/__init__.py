@@ -7,10 +7,11 @@ from pathlib import Path
 from sandbench import paths
 from sandbench.store.pagination import DEFAULT_LIMIT, Page
 from sandbench.store.runs import RunStore
+from sandbench.store.sandboxes import SandboxStore
 from sandbench.store.scenarios import ImportAction, ImportResult, ScenarioRecord
 
 
-class Store(RunStore):
+class Store(RunStore, SandboxStore):
     """Everything the store holds, behind one object (one connection per thread)."""
 
 

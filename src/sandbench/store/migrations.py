@@ -178,7 +178,19 @@ CREATE TABLE snapshots (
 );
 """
 
-MIGRATIONS: list[str] = [V1_SCENARIOS, V2_RUNS]
+V3_SANDBOX_LIFECYCLE = """
+ALTER TABLE sandboxes ADD COLUMN spec TEXT;              -- SandboxSpec JSON; never secret values
+ALTER TABLE sandboxes ADD COLUMN last_activity_ms INTEGER;
+ALTER TABLE sandboxes ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sandboxes ADD COLUMN failure_detail TEXT;    -- e.g. a failed launch command's output
+ALTER TABLE sandboxes ADD COLUMN launch_output TEXT;
+ALTER TABLE sandboxes ADD COLUMN disk_dir TEXT;
+ALTER TABLE sandboxes ADD COLUMN owner_start TEXT;       -- owner's start time: pids get reused
+ALTER TABLE sandboxes ADD COLUMN watcher_pid INTEGER;
+CREATE INDEX sandboxes_by_status ON sandboxes(status);
+"""
+
+MIGRATIONS: list[str] = [V1_SCENARIOS, V2_RUNS, V3_SANDBOX_LIFECYCLE]
 LATEST = len(MIGRATIONS)
 
 

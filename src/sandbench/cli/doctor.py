@@ -1,0 +1,176 @@
+"""``sandbench doctor``: can this host run sandboxes, and what to do where it cannot."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from dataclasses import asdict, dataclass
+
+from sandbench import config as config_module
+from sandbench.cli.output import emit_json, table
+from sandbench.engine import disk, host, images
+from sandbench.engine.arch import EMULATION_FIX, emulation_available, host_arch
+from sandbench.engine.service import Connection, connect
+from sandbench.model.scenario import Architecture
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = commands.add_parser("doctor", help="check that this host can run sandboxes")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_doctor)
+
+
+def run_checks() -> list[Check]:
+    checks: list[Check] = []
+    cfg = config_module.load()
+    if shutil.which("podman") is None and not cfg.podman_uri:
+        checks.append(
+            Check(
+                "podman",
+                FAIL,
+                "podman is not installed",
+                "run `make setup` as root, or install podman",
+            )
+        )
+        return checks
+    try:
+        connection: Connection | None = connect(cfg.podman_uri)
+    except Exception as error:
+        checks.append(
+            Check("connection", FAIL, str(error), "start a Podman service or fix `podman_uri`")
+        )
+        return checks
+    assert connection is not None
+    try:
+        checks.append(Check("connection", OK, f"{connection.uri} ({connection.source})"))
+        client = connection.client
+        probe_image = images.base_image(cfg.default_image, host_arch())
+        has_probe = images.inspect(client, probe_image) is not None
+        found = host.profile(
+            client,
+            runtime_override=cfg.oci_runtime,
+            probe_image=probe_image if has_probe else None,
+            local=connection.local,
+        )
+        checks.append(Check("podman", OK, f"version {found.podman_version}, kernel {found.kernel}"))
+        layout = f"cgroup {found.cgroup_version}" + (" (hybrid)" if found.cgroup_hybrid else "")
+        checks.append(
+            Check(
+                "cgroups",
+                OK,
+                f"{layout}; controllers: {', '.join(found.cgroup_controllers) or 'none'}",
+            )
+        )
+        notes = "; ".join(f"{k}: {v}" for k, v in found.runtime_notes.items())
+        if found.runtime and found.runtime_probed:
+            checks.append(
+                Check("runtime", OK, f"{found.runtime}" + (f" ({notes})" if notes else ""))
+            )
+        elif found.runtime:
+            checks.append(
+                Check(
+                    "runtime",
+                    WARN,
+                    f"{found.runtime}, {notes}",
+                    "build the base image: `sandbench images bootstrap`",
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "runtime",
+                    FAIL,
+                    notes or "none works",
+                    "install runc, or `sandbench config set oci_runtime NAME`",
+                )
+            )
+        limits = [w for w in ("cpu", "memory", "pids") if found.can_limit(w)]
+        missing = sorted({"cpu", "memory", "pids"} - set(limits))
+        checks.append(
+            Check(
+                "limits",
+                FAIL if missing else OK,
+                f"can limit {', '.join(limits) or 'nothing'}"
+                + (f"; cannot limit {', '.join(missing)}" if missing else ""),
+                "enable those cgroup controllers or run Podman as root" if missing else "",
+            )
+        )
+        if connection.local:
+            supported, reason = disk.disk_limit_support()
+            checks.append(
+                Check(
+                    "disk limit",
+                    OK if supported else FAIL,
+                    "loop-mounted ext4 per sandbox" if supported else reason,
+                    "" if supported else "run sandbench as root on the Podman host",
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    "disk limit",
+                    FAIL,
+                    "remote Podman: cannot size sandbox disks",
+                    "run sandbench on the Podman host",
+                )
+            )
+        ulimits = ", ".join(f"{u['Name']}={u['Soft']}" for u in found.ulimits)
+        checks.append(
+            Check(
+                "ulimits",
+                OK,
+                f"{ulimits} (host hard limits: nofile"
+                f" {found.nofile_hard}, nproc {found.nproc_hard})",
+            )
+        )
+        for arch in Architecture:
+            tag = images.base_image(cfg.default_image, arch)
+            emulated = emulation_available(arch)
+            native = arch == host_arch()
+            checks.append(
+                Check(
+                    f"{arch.value}",
+                    OK if emulated else WARN,
+                    "native"
+                    if native
+                    else ("qemu-user emulation registered" if emulated else "no emulation"),
+                    "" if emulated else EMULATION_FIX,
+                )
+            )
+            present = images.inspect(client, tag) is not None
+            checks.append(
+                Check(
+                    f"image {arch.value}",
+                    OK if present else (FAIL if native else WARN),
+                    tag + (" present" if present else " missing"),
+                    "" if present else f"`sandbench images bootstrap --arch {arch.value}`",
+                )
+            )
+    finally:
+        connection.close()
+    return checks
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    checks = run_checks()
+    failed = any(c.status == FAIL for c in checks)
+    if args.json:
+        emit_json({"ok": not failed, "checks": [asdict(c) for c in checks]})
+    else:
+        print(table(["CHECK", "STATUS", "DETAIL"], [[c.name, c.status, c.detail] for c in checks]))
+        fixes = [c for c in checks if c.fix]
+        if fixes:
+            print("\nTo fix:")
+            for check in fixes:
+                print(f"  {check.name}: {check.fix}")
+    return 1 if failed else 0

@@ -1,0 +1,183 @@
+"""``sandbench sandboxes …``: create, list, exec, shell, suspend, resume, pause, rm, prune."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sandbench.cli.output import emit_json, note, table, when
+from sandbench.cli.session import engine_session
+from sandbench.errors import InvalidInput
+from sandbench.model.sandbox import Sandbox, SandboxState
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    group = commands.add_parser("sandboxes", help="sandboxes: create, exec, shell, suspend, …")
+    group.set_defaults(group_parser=group)
+    sub = group.add_subparsers(title="sandbox commands", metavar="ACTION")
+
+    p = sub.add_parser("create", help="start a sandbox from a scenario's environment")
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario id or name")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a required environment variable (repeat for more)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_create)
+
+    p = sub.add_parser("list", help="sandboxes that are alive (all with --all)")
+    p.add_argument("--all", action="store_true", help="include ended sandboxes")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("show", help="one sandbox, with its state transitions")
+    p.add_argument("sandbox", metavar="ID")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser("exec", help="run a command in a sandbox: exec ID -- CMD ...")
+    p.add_argument("sandbox", metavar="ID")
+    p.add_argument("--timeout", type=float, help="kill the command after this many seconds")
+    p.add_argument("--workdir", help="directory to run in (default: the working directory)")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
+    p.set_defaults(handler=cmd_exec)
+
+    p = sub.add_parser("shell", help="an interactive shell in a sandbox")
+    p.add_argument("sandbox", metavar="ID")
+    p.set_defaults(handler=cmd_shell)
+
+    for action, text in (
+        ("suspend", "keep the disk, free memory and CPU"),
+        ("resume", "start a suspended sandbox again"),
+        ("pause", "freeze its processes (fast)"),
+        ("unpause", "thaw a paused sandbox"),
+        ("rm", "shut a sandbox down and remove its container and disk"),
+    ):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("sandboxes", nargs="+", metavar="ID")
+        p.set_defaults(handler=cmd_action, action=action)
+
+    p = sub.add_parser("prune", help="remove containers and disks a crash left behind")
+    p.set_defaults(handler=cmd_prune)
+
+
+def _row(s: Sandbox) -> list[object]:
+    r = s.resources
+    state = s.status.value + (" (paused)" if s.paused else "")
+    reason = s.failure_reason or s.shutdown_reason or ""
+    return [
+        s.id,
+        s.name or "",
+        state,
+        str(reason),
+        f"{r.cpu:g}/{r.memory_gib}G/{r.disk_gib}G",
+        s.architecture.value,
+        when(s.create_time_ms),
+    ]
+
+
+def _parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--env {pair!r}: expected KEY=VALUE")
+        env[key] = value
+    return env
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    with engine_session() as (store, engine):
+        record = store.get_scenario(args.scenario)
+        spec = engine.spec_for(record.scenario, env=_parse_env(args.env))
+        note(
+            f"creating a {record.scenario.size.value} {spec.architecture.value} sandbox"
+            f" from {spec.image}"
+        )
+        sandbox = engine.create(spec, detach=True)
+    if args.json:
+        emit_json(sandbox.model_dump(mode="json", exclude={"spec"}))
+    else:
+        print(sandbox.id)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with engine_session() as (store, _engine):
+        live = None if args.all else [s for s in SandboxState if not s.terminal]
+        sandboxes = store.list_sandboxes(statuses=live)
+    if args.json:
+        emit_json([s.model_dump(mode="json", exclude={"spec"}) for s in sandboxes])
+        return 0
+    if not sandboxes:
+        note("no sandboxes" + ("" if args.all else " alive (--all shows ended ones)"))
+        return 0
+    print(
+        table(
+            ["ID", "NAME", "STATE", "REASON", "CPU/MEM/DISK", "ARCH", "CREATED"],
+            [_row(s) for s in sandboxes],
+        )
+    )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with engine_session(recover=False) as (store, _engine):
+        sandbox = store.get_sandbox(args.sandbox)
+    if args.json:
+        emit_json(sandbox.model_dump(mode="json"))
+        return 0
+    print(
+        table(["ID", "NAME", "STATE", "REASON", "CPU/MEM/DISK", "ARCH", "CREATED"], [_row(sandbox)])
+    )
+    print("\nTransitions:")
+    for t in sandbox.state_transitions:
+        print(f"  {when(t.transition_time_ms)}  {t.status.value}")
+    if sandbox.failure_detail:
+        print(f"\nFailure detail:\n{sandbox.failure_detail}")
+    if sandbox.launch_output:
+        print(f"\nLaunch output:\n{sandbox.launch_output}")
+    return 0
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise InvalidInput("exec needs a command: sandbench sandboxes exec ID -- CMD ...")
+
+    def show(stream: str, text: str) -> None:
+        target = sys.stdout if stream == "stdout" else sys.stderr
+        target.write(text)
+        target.flush()
+
+    with engine_session(recover=False) as (_store, engine):
+        result = engine.exec(
+            args.sandbox, command, timeout=args.timeout, workdir=args.workdir, on_output=show
+        )
+    if result.timed_out:
+        note(f"sandbench: killed after {args.timeout:g}s")
+    return result.exit_code
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    with engine_session(recover=False) as (_store, engine):
+        return engine.shell(args.sandbox)
+
+
+def cmd_action(args: argparse.Namespace) -> int:
+    with engine_session() as (_store, engine):
+        for sandbox_id in args.sandboxes:
+            method = {"rm": engine.shutdown}.get(args.action) or getattr(engine, args.action)
+            sandbox = method(sandbox_id)
+            print(f"{sandbox.id}  {sandbox.status.value}" + (" (paused)" if sandbox.paused else ""))
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    with engine_session(recover=False) as (_store, engine):
+        cleaned = engine.prune()
+    print("\n".join(cleaned) if cleaned else "nothing to prune")
+    return 0

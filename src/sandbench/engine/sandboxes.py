@@ -1,0 +1,948 @@
+"""The sandbox engine: create, exec, suspend/resume, pause, shut down, recover after a crash.
+
+Every Podman call here blocks; callers on an event loop run them in worker threads (see
+``stream_exec`` for an iterator fed by a thread through a queue).
+
+A sandbox's root filesystem is an overlay whose writable layer is a fixed-size ext4 file
+(``disk.SizedRootfs``), so the disk preset is enforced, and suspend is cheap and exact:
+the container goes (processes, memory, CPU freed), the disk file stays; resume mounts it
+again under a new container and re-runs the launch commands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import queue
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from podman.errors import APIError
+from podman.errors import NotFound as PodmanNotFound
+
+from sandbench import config as config_module
+from sandbench import paths, secrets
+from sandbench.config import Config
+from sandbench.engine import disk, images
+from sandbench.engine import host as host_module
+from sandbench.engine.errors import (
+    EngineError,
+    HostCannotEnforce,
+    MissingRequirements,
+)
+from sandbench.engine.execs import ExecResult, OutputCallback, run_exec
+from sandbench.engine.service import Connection, connect
+from sandbench.errors import InvalidInput
+from sandbench.model.sandbox import (
+    FailureReason,
+    NetworkPolicy,
+    Sandbox,
+    SandboxSpec,
+    SandboxState,
+    ShutdownReason,
+)
+from sandbench.model.scenario import Scenario
+from sandbench.store import Store
+from sandbench.store.database import now_ms
+
+LABEL_SANDBOX = "io.sandbench.sandbox"
+LABEL_RUN = "io.sandbench.run"
+LABEL_OWNER = "io.sandbench.owner"
+DEFAULT_KEEP_ALIVE_S = 3600  # Runloop's default
+LAUNCH_TIMEOUT_S = 1800
+MONITOR_INTERVAL_S = 0.5
+SHELL = 'if [ -x /bin/bash ]; then exec /bin/bash -c "$1"; fi; exec /bin/sh -c "$1"'
+LIVE = (
+    SandboxState.PROVISIONING,
+    SandboxState.INITIALIZING,
+    SandboxState.RUNNING,
+    SandboxState.SUSPENDING,
+    SandboxState.RESUMING,
+)
+
+
+def shell_command(command: str) -> list[str]:
+    """Run ``command`` with bash where the image has it, else sh."""
+    return ["/bin/sh", "-c", SHELL, "sandbench", command]
+
+
+def process_start(pid: int) -> str | None:
+    """The start time of ``pid`` (field 22 of /proc/PID/stat), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(pid: int | None, start: str | None) -> bool:
+    return pid is not None and process_start(pid) == start
+
+
+@dataclass
+class ExecEvent:
+    """One item of ``stream_exec``: output while it runs, then the result."""
+
+    stream: str | None = None
+    text: str = ""
+    result: ExecResult | None = None
+    error: BaseException | None = None
+
+
+class Engine:
+    """One per process (or per worker pool): owns a Podman connection and a monitor thread."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config | None = None,
+        *,
+        connection: Connection | None = None,
+        recover: bool = True,
+        monitor: bool = True,
+    ) -> None:
+        self.store = store
+        self.config = config or config_module.load()
+        self._connection = connection
+        self._host: host_module.HostProfile | None = None
+        self._owned: set[str] = set()
+        self._active: dict[str, int] = {}  # sandbox id -> execs in flight
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+        self._want_monitor = monitor
+        self._pid = os.getpid()
+        self._start = process_start(self._pid)
+        self._recover = recover
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def connection(self) -> Connection:
+        with self._lock:
+            if self._connection is None:
+                self._connection = connect(self.config.podman_uri)
+                if self._recover:
+                    self._recover = False
+                    self.recover()
+            return self._connection
+
+    @property
+    def client(self) -> Any:
+        return self.connection.client
+
+    @property
+    def host(self) -> host_module.HostProfile:
+        with self._lock:
+            if self._host is None or not self._host.runtime_probed:
+                probe = images.base_image(self.config.default_image, host_module.host_arch())
+                has_probe = images.inspect(self.client, probe) is not None
+                self._host = host_module.profile(
+                    self.client,
+                    runtime_override=self.config.oci_runtime,
+                    probe_image=probe if has_probe else None,
+                    local=self.connection.local,
+                )
+            return self._host
+
+    def close(self) -> None:
+        """Shut down the sandboxes this process owns; detached ones live on."""
+        self._stop.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=10)
+        for sandbox_id in list(self._owned):
+            with contextlib.suppress(Exception):
+                self.shutdown(sandbox_id, ShutdownReason.API_SHUTDOWN)
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _disk_dir(self, sandbox_id: str) -> Path:
+        return paths.data_dir() / "sandboxes" / sandbox_id
+
+    @contextlib.contextmanager
+    def _exclusive(self, sandbox_id: str) -> Iterator[None]:
+        """One lifecycle change at a time per sandbox, across threads and processes."""
+        lock_path = paths.data_dir() / "sandboxes" / f"{sandbox_id}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _transition(self, sandbox_id: str, status: SandboxState, **kwargs: Any) -> None:
+        self.store.transition(sandbox_id, status, **kwargs)
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, sandbox_id: str, statuses: set[SandboxState], timeout: float) -> Sandbox:
+        """Block until the sandbox reaches one of ``statuses`` (raises on timeout)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                sandbox = self.store.get_sandbox(sandbox_id)
+                if sandbox.status in statuses:
+                    return sandbox
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise EngineError(
+                        f"sandbox {sandbox_id} is {sandbox.status.value}, not"
+                        f" {'/'.join(sorted(s.value for s in statuses))}, after {timeout}s"
+                    )
+                # transitions made by other processes are seen at the next poll
+                self._changed.wait(min(remaining, MONITOR_INTERVAL_S))
+
+    # ------------------------------------------------------------------ specs
+
+    def spec_for(
+        self,
+        scenario: Scenario,
+        *,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
+        scenario_run_id: str | None = None,
+    ) -> SandboxSpec:
+        """A sandbox spec for ``scenario``. Missing required env vars or secrets fail here,
+        before any container exists, naming every one that is missing."""
+        given = dict(env or {})
+        wanted_env = scenario.required_environment_variables or []
+        for key in wanted_env:
+            if key not in given and key in os.environ:
+                given[key] = os.environ[key]
+        missing_env = [k for k in wanted_env if k not in given]
+        wanted_secrets = scenario.required_secret_names or []
+        have = secrets.get_values(wanted_secrets)
+        missing_secrets = [s for s in wanted_secrets if s not in have]
+        if missing_env or missing_secrets:
+            parts = []
+            if missing_env:
+                parts.append(f"environment variables {', '.join(missing_env)} (set them)")
+            if missing_secrets:
+                parts.append(
+                    f"secrets {', '.join(missing_secrets)}"
+                    " (`sandbench secrets set NAME`, value on stdin)"
+                )
+            raise MissingRequirements(f"scenario {scenario.name!r} needs " + " and ".join(parts))
+        launch = scenario.launch
+        env_params = scenario.environment_parameters
+        image, blueprint_id, snapshot_id = images.resolve(
+            self.client, self.store, env_params, scenario.architecture, self.config.default_image
+        )
+        policy = launch.network_policy_id or NetworkPolicy.DEFAULT.value
+        try:
+            network = NetworkPolicy(policy)
+        except ValueError:
+            known = ", ".join(p.value for p in NetworkPolicy)
+            raise InvalidInput(
+                f"network_policy_id {policy!r} has no local equivalent (known: {known})"
+            ) from None
+        idle = launch.idle_policy()
+        return SandboxSpec(
+            image=image,
+            architecture=scenario.architecture,
+            resources=scenario.resources,
+            working_directory=(env_params and env_params.working_directory) or "/workspace",
+            env=given,
+            secret_env={s: s for s in wanted_secrets},
+            user=launch.user_parameters,
+            network=network,
+            launch_commands=list(launch.launch_commands or []),
+            idle=idle,
+            keep_alive_seconds=None
+            if idle
+            else (launch.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_S),
+            name=name or scenario.name,
+            scenario_run_id=scenario_run_id,
+            blueprint_id=blueprint_id,
+            snapshot_id=snapshot_id,
+        )
+
+    def check_enforceable(self, spec: SandboxSpec) -> None:
+        """Every limit the spec asks for can be enforced here, or an error before start."""
+        found = self.host
+        host_module.require_runtime(found)
+        host_module.require_arch(spec.architecture, local=self.connection.local, host=found)
+        missing = [w for w in ("cpu", "memory", "pids") if not found.can_limit(w)]
+        if missing:
+            raise HostCannotEnforce(
+                f"this host's cgroups cannot limit {', '.join(missing)} (controllers:"
+                f" {', '.join(found.cgroup_controllers) or 'none'}); enable those cgroup"
+                " controllers, or run Podman as root"
+            )
+        if not self.connection.local:
+            raise HostCannotEnforce(
+                f"disk limits need the Podman host's file system; {self.connection.uri} is"
+                " remote. Run sandbench on the Podman host itself"
+            )
+        supported, reason = disk.disk_limit_support()
+        if not supported:
+            raise HostCannotEnforce(f"this host cannot enforce disk limits: {reason}")
+
+    # ------------------------------------------------------------------ create
+
+    def create(self, spec: SandboxSpec, *, detach: bool = False) -> Sandbox:
+        """Provision, initialise (launch commands) and start a sandbox.
+
+        ``detach``: the sandbox outlives this process; a small watcher process enforces its
+        idle and keep-alive policy. Otherwise this process owns it and removes it on close.
+        """
+        self.check_enforceable(spec)
+        sandbox = self.store.insert_sandbox(
+            spec,
+            owner_pid=None if detach else self._pid,
+            owner_start=None if detach else self._start,
+        )
+        if not detach:
+            self._owned.add(sandbox.id)
+        with self._exclusive(sandbox.id):
+            self._bring_up(sandbox.id, spec, resuming=False)
+        if detach:
+            self._spawn_watcher(sandbox.id)
+        else:
+            self._ensure_monitor()
+        return self.store.get_sandbox(sandbox.id)
+
+    def _bring_up(self, sandbox_id: str, spec: SandboxSpec, *, resuming: bool) -> None:
+        """Disk, container, user, launch commands; leaves the sandbox running or failed."""
+        rootfs = self._rootfs_for(sandbox_id, spec)
+        try:
+            merged = rootfs.prepare()
+            self.store.update_sandbox(sandbox_id, disk_dir=str(rootfs.directory))
+            container = self._create_container(sandbox_id, spec, merged, rootfs.bind_mounts())
+            self.store.update_sandbox(sandbox_id, container_id=container.id)
+            container.start()
+        except Exception as error:
+            self._teardown(sandbox_id, keep_disk=resuming)
+            self._transition(
+                sandbox_id,
+                SandboxState.FAILURE,
+                failure_reason=FailureReason.ENGINE_ERROR,
+                detail=str(error),
+            )
+            if isinstance(error, EngineError):
+                raise
+            raise EngineError(f"sandbox {sandbox_id} failed to start: {error}") from error
+        if not resuming:
+            self._transition(sandbox_id, SandboxState.INITIALIZING)
+        output = self._initialise(sandbox_id, spec)
+        if output is not None:  # a launch command failed
+            self._teardown(sandbox_id, keep_disk=False)
+            self._transition(
+                sandbox_id,
+                SandboxState.FAILURE,
+                failure_reason=FailureReason.LAUNCH_FAILED,
+                detail=output,
+            )
+            raise EngineError(f"sandbox {sandbox_id}: a launch command failed:\n{output}")
+        self.store.touch_sandbox(sandbox_id)
+        self._transition(sandbox_id, SandboxState.RUNNING)
+
+    def _container_env(self, spec: SandboxSpec) -> dict[str, str]:
+        attrs = images.inspect(self.client, spec.image) or {}
+        env: dict[str, str] = {}
+        for item in (attrs.get("Config") or {}).get("Env") or []:
+            key, _, value = item.partition("=")
+            env[key] = value
+        env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        env.update(spec.env)
+        values = secrets.get_values(spec.secret_env.values())
+        env.update({var: values[name] for var, name in spec.secret_env.items() if name in values})
+        env["SANDBENCH_WORKDIR"] = spec.working_directory
+        return env
+
+    def _create_container(
+        self, sandbox_id: str, spec: SandboxSpec, merged: Path, mounts: list[dict[str, str]]
+    ) -> Any:
+        found = self.host
+        cpu_period = 100_000
+        memory = f"{spec.resources.memory_gib}g"
+        labels = {
+            LABEL_SANDBOX: sandbox_id,
+            LABEL_RUN: spec.scenario_run_id or "",
+            LABEL_OWNER: str(self._pid),
+        }
+        with contextlib.suppress(PodmanNotFound, APIError):  # a leftover from a crash
+            self.client.containers.get(f"sandbench-{sandbox_id}").remove(force=True)
+        return self.client.containers.create(
+            image=None,
+            rootfs=str(merged),
+            command=["sleep", "2147483647"],  # "infinity" is not portable (busybox)
+            name=f"sandbench-{sandbox_id}",
+            hostname=_hostname(sandbox_id),
+            mounts=mounts,  # /etc/hosts & co. on the sized disk, not Podman's run root
+            labels=labels,
+            environment=self._container_env(spec),
+            working_dir="/",
+            cpu_period=cpu_period,
+            cpu_quota=int(spec.resources.cpu * cpu_period),
+            mem_limit=memory,
+            memswap_limit=memory,  # no swap: the memory limit is the limit
+            pids_limit=spec.pids_limit,
+            ulimits=found.ulimits,
+            runtime=found.runtime,
+            network_mode="none" if spec.network == NetworkPolicy.NONE else "bridge",
+            stop_signal=9,  # SIGKILL: sleep as PID 1 ignores SIGTERM
+            # Podman's container log is unbounded and lives outside the sized disk
+            log_config={"Type": "k8s-file", "Config": {"size": 1024 * 1024}},
+        )
+
+    def _initialise(self, sandbox_id: str, spec: SandboxSpec) -> str | None:
+        """Working directory, user, launch commands. Returns the output if one failed."""
+        container = self._container_name(sandbox_id)
+        setup = [f"mkdir -p {_quote(spec.working_directory)}"]
+        if spec.user is not None:
+            name, uid = spec.user.username, spec.user.uid
+            setup.append(
+                f"id -u {name} >/dev/null 2>&1 || useradd -m -u {uid} {name} 2>/dev/null"
+                f" || adduser -D -u {uid} {name}"
+            )
+            setup.append(f"chown {uid} {_quote(spec.working_directory)}")
+        prepared = run_exec(
+            self.client, container, shell_command(" && ".join(setup)), user="0", timeout=120
+        )
+        if prepared.exit_code != 0:
+            return f"$ (sandbox set-up)\n{prepared.output}"
+        redact = secrets.redactor(secrets.get_values(spec.secret_env.values()).values())
+        log: list[str] = []
+        for command in spec.launch_commands:
+            result = run_exec(
+                self.client,
+                container,
+                shell_command(command),
+                workdir=spec.working_directory,
+                user=self._user(spec),
+                timeout=LAUNCH_TIMEOUT_S,
+            )
+            log.append(f"$ {command}\n{result.output}")
+            self.store.update_sandbox(sandbox_id, launch_output=redact("".join(log)))
+            if result.exit_code != 0:
+                reason = "timed out" if result.timed_out else f"exit code {result.exit_code}"
+                return redact("".join(log) + f"[launch command failed: {reason}]\n")
+        return None
+
+    def _user(self, spec: SandboxSpec) -> str | None:
+        return str(spec.user.uid) if spec.user is not None else None
+
+    def _container_name(self, sandbox_id: str) -> str:
+        return f"sandbench-{sandbox_id}"
+
+    # ------------------------------------------------------------------ use
+
+    def _ready(self, sandbox_id: str) -> Sandbox:
+        """The sandbox, running: a suspended one is resumed, a paused one unpaused."""
+        sandbox = self.store.get_sandbox(sandbox_id)
+        if sandbox.status == SandboxState.SUSPENDED:
+            self.resume(sandbox.id)
+            sandbox = self.store.get_sandbox(sandbox.id)
+        elif sandbox.paused:
+            self.unpause(sandbox.id)
+            sandbox = self.store.get_sandbox(sandbox.id)
+        if sandbox.status != SandboxState.RUNNING:
+            detail = f": {sandbox.failure_detail}" if sandbox.failure_detail else ""
+            reason = sandbox.failure_reason or sandbox.shutdown_reason
+            raise EngineError(
+                f"sandbox {sandbox.id} is {sandbox.status.value}"
+                + (f" ({reason})" if reason else "")
+                + detail
+            )
+        return sandbox
+
+    @contextlib.contextmanager
+    def _activity(self, sandbox_id: str) -> Iterator[None]:
+        """Counts as activity for the idle timer for as long as it lasts."""
+        with self._lock:
+            self._active[sandbox_id] = self._active.get(sandbox_id, 0) + 1
+        self.store.touch_sandbox(sandbox_id)
+        beat = threading.Event()
+
+        def heartbeat() -> None:  # other processes judge idleness from the store
+            while not beat.wait(1.0):
+                with contextlib.suppress(Exception):
+                    self.store.touch_sandbox(sandbox_id)
+
+        threading.Thread(target=heartbeat, daemon=True, name=f"activity-{sandbox_id}").start()
+        try:
+            yield
+        finally:
+            beat.set()
+            with self._lock:
+                self._active[sandbox_id] -= 1
+            self.store.touch_sandbox(sandbox_id)
+
+    def exec(
+        self,
+        sandbox_id: str,
+        command: str | list[str],
+        *,
+        env: dict[str, str] | None = None,
+        workdir: str | None = None,
+        user: str | None = None,
+        timeout: float | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> ExecResult:
+        """Run ``command`` (a string goes through the shell) with live output."""
+        sandbox = self._ready(sandbox_id)
+        spec = sandbox.spec
+        assert spec is not None
+        argv = shell_command(command) if isinstance(command, str) else command
+        with self._activity(sandbox.id):
+            result = run_exec(
+                self.client,
+                self._container_name(sandbox.id),
+                argv,
+                env=env,
+                workdir=workdir or spec.working_directory,
+                user=user or self._user(spec),
+                timeout=timeout,
+                on_output=on_output,
+            )
+        self._check_health(sandbox.id)
+        return result
+
+    def stream_exec(
+        self, sandbox_id: str, command: str | list[str], **kwargs: Any
+    ) -> Iterator[ExecEvent]:
+        """``exec`` as an iterator fed by a worker thread: output events, then the result."""
+        events: queue.Queue[ExecEvent] = queue.Queue()
+
+        def work() -> None:
+            try:
+                result = self.exec(
+                    sandbox_id,
+                    command,
+                    on_output=lambda s, t: events.put(ExecEvent(stream=s, text=t)),
+                    **kwargs,
+                )
+                events.put(ExecEvent(result=result))
+            except BaseException as error:
+                events.put(ExecEvent(error=error))
+
+        threading.Thread(target=work, daemon=True, name=f"exec-{sandbox_id}").start()
+        while True:
+            event = events.get()
+            yield event
+            if event.result is not None or event.error is not None:
+                return
+
+    def write_file(
+        self, sandbox_id: str, path: str, content: bytes | str, mode: int = 0o644
+    ) -> None:
+        sandbox = self._ready(sandbox_id)
+        data = content.encode() if isinstance(content, str) else content
+        target = path if path.startswith("/") else f"{sandbox.spec.working_directory}/{path}"  # type: ignore[union-attr]
+        directory, _, name = target.rpartition("/")
+        with self._activity(sandbox.id):
+            run_exec(
+                self.client,
+                self._container_name(sandbox.id),
+                ["mkdir", "-p", directory or "/"],
+                user="0",
+            )
+            buffer = BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w") as archive:
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+                spec = sandbox.spec
+                if spec is not None and spec.user is not None:
+                    info.uid = spec.user.uid
+                archive.addfile(info, BytesIO(data))
+            container = self.client.containers.get(self._container_name(sandbox.id))
+            if not container.put_archive(directory or "/", buffer.getvalue()):
+                raise EngineError(f"could not write {target} in sandbox {sandbox.id}")
+
+    def read_file(self, sandbox_id: str, path: str) -> bytes:
+        sandbox = self._ready(sandbox_id)
+        target = path if path.startswith("/") else f"{sandbox.spec.working_directory}/{path}"  # type: ignore[union-attr]
+        with self._activity(sandbox.id):
+            container = self.client.containers.get(self._container_name(sandbox.id))
+            try:
+                chunks, _ = container.get_archive(target)
+            except (PodmanNotFound, APIError) as error:
+                raise EngineError(
+                    f"cannot read {target} in sandbox {sandbox.id}: {error}"
+                ) from None
+            with tarfile.open(fileobj=BytesIO(b"".join(chunks))) as archive:
+                member = archive.next()
+                handle = archive.extractfile(member) if member else None
+                if handle is None:
+                    raise EngineError(f"{target} in sandbox {sandbox.id} is not a file")
+                return handle.read()
+
+    def shell(self, sandbox_id: str) -> int:
+        """An interactive shell in the sandbox (in this terminal); returns its exit code."""
+        sandbox = self._ready(sandbox_id)
+        spec = sandbox.spec
+        assert spec is not None
+        argv = [
+            *images.podman_cli(self.connection.uri),
+            "exec",
+            "-it",
+            "-w",
+            spec.working_directory,
+        ]
+        if spec.user is not None:
+            argv += ["--user", str(spec.user.uid)]
+        argv += [
+            self._container_name(sandbox.id),
+            "/bin/sh",
+            "-c",
+            "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l",
+        ]
+        with self._activity(sandbox.id):
+            return subprocess.call(argv)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def suspend(self, sandbox_id: str) -> Sandbox:
+        """Keep the disk, drop the processes: the container goes, memory and CPU are freed."""
+        sandbox = self.store.get_sandbox(sandbox_id)
+        with self._exclusive(sandbox.id):
+            sandbox = self.store.get_sandbox(sandbox.id)
+            if sandbox.status == SandboxState.SUSPENDED:
+                return sandbox
+            if sandbox.status != SandboxState.RUNNING:
+                raise EngineError(f"sandbox {sandbox.id} is {sandbox.status.value}; cannot suspend")
+            self._transition(sandbox.id, SandboxState.SUSPENDING)
+            self._teardown(sandbox.id, keep_disk=True)
+            self._transition(sandbox.id, SandboxState.SUSPENDED)
+        return self.store.get_sandbox(sandbox.id)
+
+    def resume(self, sandbox_id: str) -> Sandbox:
+        sandbox = self.store.get_sandbox(sandbox_id)
+        with self._exclusive(sandbox.id):
+            sandbox = self.store.get_sandbox(sandbox.id)
+            if sandbox.status == SandboxState.RUNNING:
+                return sandbox
+            if sandbox.status != SandboxState.SUSPENDED or sandbox.spec is None:
+                raise EngineError(f"sandbox {sandbox.id} is {sandbox.status.value}; cannot resume")
+            self.check_enforceable(sandbox.spec)
+            self._transition(sandbox.id, SandboxState.RESUMING)
+            self._bring_up(sandbox.id, sandbox.spec, resuming=True)
+        row = self.store.sandbox_bookkeeping(sandbox.id)
+        if row["owner_pid"] is None:
+            self._spawn_watcher(sandbox.id)
+        else:
+            self._ensure_monitor()
+        return self.store.get_sandbox(sandbox.id)
+
+    def pause(self, sandbox_id: str) -> Sandbox:
+        """Freeze every process (cgroup freezer); fast, keeps memory."""
+        sandbox = self.store.get_sandbox(sandbox_id)
+        if sandbox.status != SandboxState.RUNNING:
+            raise EngineError(f"sandbox {sandbox.id} is {sandbox.status.value}; cannot pause")
+        if not sandbox.paused:
+            self.client.containers.get(self._container_name(sandbox.id)).pause()
+            self.store.update_sandbox(sandbox.id, paused=1)
+        return self.store.get_sandbox(sandbox.id)
+
+    def unpause(self, sandbox_id: str) -> Sandbox:
+        sandbox = self.store.get_sandbox(sandbox_id)
+        if sandbox.paused:
+            self.client.containers.get(self._container_name(sandbox.id)).unpause()
+            self.store.update_sandbox(sandbox.id, paused=0)
+            self.store.touch_sandbox(sandbox.id)
+        return self.store.get_sandbox(sandbox.id)
+
+    def shutdown(
+        self, sandbox_id: str, reason: ShutdownReason = ShutdownReason.API_SHUTDOWN
+    ) -> Sandbox:
+        sandbox = self.store.get_sandbox(sandbox_id)
+        with self._exclusive(sandbox.id):
+            sandbox = self.store.get_sandbox(sandbox.id)
+            if not sandbox.status.terminal:
+                self._teardown(sandbox.id, keep_disk=False)
+                self._transition(sandbox.id, SandboxState.SHUTDOWN, shutdown_reason=reason)
+        self._owned.discard(sandbox.id)
+        return self.store.get_sandbox(sandbox.id)
+
+    def _fail(self, sandbox_id: str, reason: FailureReason, detail: str) -> None:
+        with self._exclusive(sandbox_id):
+            if self.store.get_sandbox(sandbox_id).status.terminal:
+                return
+            self._teardown(sandbox_id, keep_disk=False)
+            self._transition(sandbox_id, SandboxState.FAILURE, failure_reason=reason, detail=detail)
+        self._owned.discard(sandbox_id)
+
+    def _teardown(self, sandbox_id: str, *, keep_disk: bool) -> None:
+        with contextlib.suppress(PodmanNotFound, APIError):
+            self.client.containers.get(self._container_name(sandbox_id)).remove(force=True, v=True)
+        rootfs = self._rootfs(sandbox_id)
+        if rootfs is not None:
+            if keep_disk:
+                rootfs.release()
+            else:
+                rootfs.destroy()
+        if not keep_disk:
+            self._disk_dir(sandbox_id).with_suffix(".lock").unlink(missing_ok=True)
+
+    def _rootfs(self, sandbox_id: str) -> disk.SizedRootfs | None:
+        sandbox = self.store.get_sandbox(sandbox_id)
+        return None if sandbox.spec is None else self._rootfs_for(sandbox_id, sandbox.spec)
+
+    def _rootfs_for(self, sandbox_id: str, spec: SandboxSpec) -> disk.SizedRootfs:
+        return disk.SizedRootfs(
+            self._disk_dir(sandbox_id),
+            spec.image,
+            spec.resources.disk_gib,
+            hostname=_hostname(sandbox_id),
+        )
+
+    # ------------------------------------------------------------------ health and policy
+
+    def _oom_kills(self, sandbox_id: str) -> int:
+        """OOM kills in the sandbox's memory cgroup (local hosts; 0 when unknown)."""
+        if not self.connection.local:
+            return 0
+        try:
+            state = self.client.containers.get(self._container_name(sandbox_id)).attrs["State"]
+        except (PodmanNotFound, APIError, KeyError):
+            return 0
+        cgroup = state.get("CgroupPath") or ""
+        for path, key in (
+            (Path(f"/sys/fs/cgroup/memory{cgroup}/memory.oom_control"), "oom_kill"),
+            (Path(f"/sys/fs/cgroup{cgroup}/memory.events"), "oom_kill"),
+        ):
+            with contextlib.suppress(OSError):
+                for line in path.read_text().splitlines():
+                    name, _, value = line.partition(" ")
+                    if name == key:
+                        return int(value)
+        return 0
+
+    def _check_health(self, sandbox_id: str) -> None:
+        """An OOM kill or a dead container ends the sandbox, with the reason recorded."""
+        sandbox = self.store.get_sandbox(sandbox_id)
+        if sandbox.status != SandboxState.RUNNING:
+            return
+        kills = self._oom_kills(sandbox.id)
+        if kills:
+            self._fail(
+                sandbox.id,
+                FailureReason.OUT_OF_MEMORY,
+                f"the kernel killed {kills} process(es) for exceeding"
+                f" {sandbox.resources.memory_gib} GiB of memory",
+            )
+            return
+        try:
+            state = self.client.containers.get(self._container_name(sandbox.id)).attrs["State"]
+        except PodmanNotFound:
+            state = {"Status": "removed"}
+        if state.get("Status") not in ("running", "paused"):
+            if state.get("OOMKilled"):
+                self._fail(sandbox.id, FailureReason.OUT_OF_MEMORY, "the sandbox ran out of memory")
+            else:
+                self.shutdown(sandbox.id, ShutdownReason.ENTRYPOINT_EXIT)
+
+    def enforce_policy(self, sandbox_id: str) -> None:
+        """Idle suspend/shutdown, keep-alive shutdown, OOM and exit detection, once."""
+        sandbox = self.store.get_sandbox(sandbox_id)
+        if sandbox.status != SandboxState.RUNNING or sandbox.spec is None:
+            return
+        self._check_health(sandbox.id)
+        sandbox = self.store.get_sandbox(sandbox.id)
+        if sandbox.status != SandboxState.RUNNING or sandbox.paused:
+            return
+        spec, now = sandbox.spec, now_ms()
+        assert spec is not None
+        with self._lock:
+            busy = self._active.get(sandbox.id, 0) > 0
+        if spec.idle is not None and not busy:
+            idle_ms = now - (sandbox.last_activity_ms or sandbox.create_time_ms)
+            if idle_ms >= spec.idle.idle_time_seconds * 1000:
+                if spec.idle.on_idle.value == "suspend":
+                    self.suspend(sandbox.id)
+                else:
+                    self.shutdown(sandbox.id, ShutdownReason.IDLE)
+                return
+        keep_alive = spec.keep_alive_seconds
+        if keep_alive is not None and now - sandbox.create_time_ms >= keep_alive * 1000:
+            self.shutdown(sandbox.id, ShutdownReason.KEEP_ALIVE_TIMEOUT)
+
+    def _ensure_monitor(self) -> None:
+        with self._lock:
+            if not self._want_monitor or (self._monitor and self._monitor.is_alive()):
+                return
+            self._monitor = threading.Thread(
+                target=self._watch, daemon=True, name="sandbox-monitor"
+            )
+            self._monitor.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(MONITOR_INTERVAL_S):
+            for sandbox_id in list(self._owned):
+                try:
+                    self.enforce_policy(sandbox_id)
+                except Exception:
+                    continue
+
+    def _spawn_watcher(self, sandbox_id: str) -> None:
+        log = (paths.log_dir() / "watchers.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sandbench.engine.watcher", sandbox_id],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives this process
+            env={**os.environ, "SANDBENCH_HOME": os.environ.get("SANDBENCH_HOME", "")},
+        )
+        log.close()
+        self.store.update_sandbox(sandbox_id, watcher_pid=process.pid)
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def recover(self) -> list[str]:
+        """After a crash: sandboxes whose owner died fail, and stray containers go."""
+        cleaned: list[str] = []
+        live = {s.id: s for s in self.store.list_sandboxes(statuses=LIVE, limit=10_000)}
+        for sandbox in live.values():
+            row = self.store.sandbox_bookkeeping(sandbox.id)
+            owner = row["owner_pid"]
+            if owner is None or _alive(owner, row["owner_start"]):
+                continue
+            self._teardown(sandbox.id, keep_disk=False)
+            self._transition(
+                sandbox.id,
+                SandboxState.FAILURE,
+                failure_reason=FailureReason.ORPHANED,
+                detail=f"the sandbench process that owned it (pid {owner}) exited without"
+                " removing it",
+            )
+            cleaned.append(sandbox.id)
+        keep = {s.id for s in self.store.list_sandboxes(statuses=LIVE, limit=10_000)}
+        for container in self.client.containers.list(all=True, filters={"label": [LABEL_SANDBOX]}):
+            owner_id = container.labels.get(LABEL_SANDBOX)
+            if owner_id not in keep:
+                with contextlib.suppress(PodmanNotFound, APIError):
+                    container.remove(force=True)
+                cleaned.append(container.name)
+        for container in self.client.containers.list(
+            all=True, filters={"label": [host_module.PROBE_LABEL]}
+        ):
+            with contextlib.suppress(PodmanNotFound, APIError):
+                container.remove(force=True)
+        suspended = {s.id for s in self.store.list_sandboxes(statuses=[SandboxState.SUSPENDED])}
+        disk.release_stale(paths.data_dir() / "sandboxes", keep=keep - suspended)
+        self._restart_watchers()
+        return cleaned
+
+    def _restart_watchers(self) -> None:
+        for sandbox in self.store.list_sandboxes(statuses=[SandboxState.RUNNING], limit=10_000):
+            row = self.store.sandbox_bookkeeping(sandbox.id)
+            if row["owner_pid"] is None and not _pid_alive(row["watcher_pid"]):
+                self._spawn_watcher(sandbox.id)
+
+    def prune(self) -> list[str]:
+        """Remove what a crash left behind (the same as start-up recovery)."""
+        return self.recover()
+
+    # ------------------------------------------------------------------ snapshots
+
+    def snapshot(self, sandbox_id: str, name: str, progress: Callable[[str], None]) -> Any:
+        """Commit the sandbox's disk to an image usable as ``snapshot_id``."""
+        sandbox = self.store.get_sandbox(sandbox_id)
+        if sandbox.spec is None or sandbox.status not in (
+            SandboxState.RUNNING,
+            SandboxState.SUSPENDED,
+        ):
+            raise EngineError(f"sandbox {sandbox.id} is {sandbox.status.value}; cannot snapshot")
+        tag = f"localhost/sandbench-snapshot-{name}:latest"
+        with self._exclusive(sandbox.id):
+            rootfs = self._rootfs(sandbox.id)
+            assert rootfs is not None
+            running = sandbox.status == SandboxState.RUNNING
+            container = (
+                self.client.containers.get(self._container_name(sandbox.id)) if running else None
+            )
+            merged = rootfs.prepare()
+            if container is not None and not sandbox.paused:
+                container.pause()  # a consistent copy
+            try:
+                attrs = images.inspect(self.client, sandbox.spec.image) or {}
+                config_env = (attrs.get("Config") or {}).get("Env") or []
+                changes = [f"ENV {item}" for item in config_env]
+                changes += [
+                    f"WORKDIR {sandbox.spec.working_directory}",
+                    'CMD ["sleep", "infinity"]',
+                ]
+                args = [arg for change in changes for arg in ("--change", change)]
+                tar = subprocess.Popen(
+                    ["tar", "-C", str(merged), "-c", "."], stdout=subprocess.PIPE
+                )
+                progress(f"importing {sandbox.id}'s disk as {tag}")
+                result = subprocess.run(
+                    [
+                        *images.podman_cli(self.connection.uri),
+                        "import",
+                        "--arch",
+                        images.OCI_ARCH[sandbox.architecture],
+                        *args,
+                        "-",
+                        tag,
+                    ],
+                    stdin=tar.stdout,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                tar.wait()
+            finally:
+                if container is not None and not sandbox.paused:
+                    container.unpause()
+                if not running:
+                    rootfs.release()
+            if result.returncode != 0:
+                raise EngineError(f"snapshot failed: {result.stderr.strip()}")
+        return self.store.save_snapshot(name, tag, sandbox.id)
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return Path(f"/proc/{pid}").exists() and "zombie" not in _status(pid)
+
+
+def _status(pid: int) -> str:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("State:"):
+                return line.lower()
+    except OSError:
+        pass
+    return ""
+
+
+def _hostname(sandbox_id: str) -> str:
+    return sandbox_id.replace("_", "-")[:63]
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+__all__ = ["Engine", "ExecEvent", "ExecResult"]

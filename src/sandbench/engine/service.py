@@ -1,0 +1,160 @@
+"""Find a Podman service to talk to, or start a private one.
+
+Order: the config's ``podman_uri``, then ``CONTAINER_HOST``, then the usual rootful and
+rootless sockets; with none answering, ``podman system service`` is started as a child
+on a private socket and stopped when this process exits (it also dies with us on
+SIGKILL, through the parent-death signal).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from podman import PodmanClient
+
+from sandbench import paths
+from sandbench.engine.errors import PodmanUnavailable
+
+START_TIMEOUT_S = 20.0
+API_TIMEOUT_S = 120
+
+
+@dataclass
+class Connection:
+    uri: str
+    source: str  # where the URI came from, for `doctor` and error messages
+    client: PodmanClient
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def local(self) -> bool:
+        """True when the service's host is this machine (mounts and /proc are ours)."""
+        return self.uri.startswith("unix://")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+
+
+def _client(uri: str) -> PodmanClient:
+    return PodmanClient(base_url=uri, timeout=API_TIMEOUT_S)
+
+
+def _answers(uri: str) -> PodmanClient | None:
+    client = _client(uri)
+    try:
+        if client.ping():
+            return client
+    except Exception:
+        pass
+    client.close()
+    return None
+
+
+def candidates(configured: str | None) -> list[tuple[str, str, bool]]:
+    """(uri, source, explicit) in the order they are tried."""
+    found: list[tuple[str, str, bool]] = []
+    if configured:
+        found.append((configured, "config podman_uri", True))
+    if os.environ.get("CONTAINER_HOST"):
+        found.append((os.environ["CONTAINER_HOST"], "CONTAINER_HOST", True))
+    sockets = []
+    if os.geteuid() == 0:
+        sockets.append(Path("/run/podman/podman.sock"))
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
+    sockets.append(Path(runtime) / "podman" / "podman.sock")
+    found.extend((f"unix://{s}", f"socket {s}", False) for s in sockets if s.exists())
+    return found
+
+
+def connect(configured: str | None = None, *, allow_start: bool = True) -> Connection:
+    for uri, source, explicit in candidates(configured):
+        client = _answers(uri)
+        if client is not None:
+            return Connection(uri, source, client)
+        if explicit:
+            raise PodmanUnavailable(
+                f"no Podman service answers at {uri} (from {source}); start it"
+                " (`podman system service --time=0 URI`) or change/unset it"
+            )
+    if not allow_start:
+        raise PodmanUnavailable("no Podman service is running")
+    return start_private()
+
+
+def _set_parent_death_signal() -> None:  # runs in the child before exec
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+_started: list[subprocess.Popen[bytes]] = []
+_started_lock = threading.Lock()
+
+
+def start_private() -> Connection:
+    podman = shutil.which("podman")
+    if podman is None:
+        raise PodmanUnavailable(
+            "Podman is not installed: run `make setup` as root (Debian/Ubuntu), install"
+            " podman from your distribution, or set `sandbench config set podman_uri URI`"
+        )
+    socket = paths.runtime_dir() / f"podman-{os.getpid()}.sock"
+    socket.unlink(missing_ok=True)
+    uri = f"unix://{socket}"
+    log = (paths.log_dir() / "podman-service.log").open("ab")
+    process = subprocess.Popen(
+        [podman, "system", "service", "--time=0", uri],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_set_parent_death_signal,
+    )
+    log.close()
+    with _started_lock:
+        _started.append(process)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise PodmanUnavailable(
+                f"`podman system service` exited with {process.returncode};"
+                f" see {paths.log_dir() / 'podman-service.log'}"
+            )
+        if socket.exists():
+            client = _answers(uri)
+            if client is not None:
+                return Connection(uri, "private service", client, process)
+        time.sleep(0.05)  # readiness poll: the service offers nothing to wait on
+    _stop(process)
+    raise PodmanUnavailable(f"`podman system service` did not answer within {START_TIMEOUT_S}s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@atexit.register
+def _stop_all() -> None:
+    with _started_lock:
+        for process in _started:
+            _stop(process)
+        _started.clear()

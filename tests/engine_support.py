@@ -1,0 +1,151 @@
+"""Helpers for tests that drive the real engine on real Podman."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbench import config as config_module
+from sandbench.engine import Engine
+from sandbench.engine.arch import host_arch
+from sandbench.engine.images import base_image
+from sandbench.model import parse_scenarios
+from sandbench.model.scenario import Scenario
+from sandbench.store import Store
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def need(condition: bool, why: str) -> None:
+    """In CI a missing prerequisite is a failure, never a silent skip."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{why} (CI must have it: scripts/setup.sh installs it)")
+    pytest.skip(why)
+
+
+def require_podman() -> None:
+    need(shutil.which("podman") is not None, "podman is not installed")
+    need(os.geteuid() == 0, "the engine tests need root (loop-mounted sandbox disks)")
+    image = base_image(config_module.Config().default_image, host_arch())
+    found = subprocess.run(["podman", "image", "exists", image], check=False).returncode == 0
+    need(found, f"the base image {image} is missing (`sandbench images bootstrap`)")
+
+
+def scenario(
+    name: str = "engine-test", *, workdir: str = "/workspace/repo", **launch: Any
+) -> Scenario:
+    data: dict[str, Any] = {
+        "name": name,
+        "input_context": {"problem_statement": "test"},
+        "scoring_contract": {
+            "scoring_function_parameters": [
+                {
+                    "name": "ok",
+                    "weight": 1.0,
+                    "scorer": {"type": "command_scorer", "command": "true"},
+                }
+            ]
+        },
+        "environment_parameters": {"working_directory": workdir, "launch_parameters": launch},
+    }
+    return parse_scenarios(data)[0].scenario
+
+
+def with_extra(base: Scenario, **top: Any) -> Scenario:
+    data = base.to_dict()
+    data.update(top)
+    return parse_scenarios(data)[0].scenario
+
+
+@pytest.fixture
+def engine(store: Store) -> Iterator[Engine]:
+    require_podman()
+    with Engine(store) as opened:
+        yield opened
+
+
+def cgroup_file(engine: Engine, sandbox_id: str, controller: str, name: str) -> Path:
+    state = engine.client.containers.get(f"sandbench-{sandbox_id}").attrs["State"]
+    cgroup = state["CgroupPath"]
+    v1 = Path(f"/sys/fs/cgroup/{controller}{cgroup}/{name}")
+    return v1 if v1.exists() else Path(f"/sys/fs/cgroup{cgroup}/{name}")
+
+
+def containers_of(sandbox_id: str) -> list[str]:
+    out = subprocess.run(
+        [
+            "podman",
+            "ps",
+            "-a",
+            "--filter",
+            f"label=io.sandbench.sandbox={sandbox_id}",
+            "--format",
+            "{{.Names}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split()
+
+
+ARM64_TEST_IMAGE = "localhost/sandbench-test-arm64:latest"
+
+
+def build_arm64_busybox(tag: str) -> None:
+    """A tiny arm64 image from Debian's busybox-static package (seconds, no registry)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        lists = work / "lists"
+        (lists / "partial").mkdir(parents=True)
+        apt = [
+            "apt-get",
+            "-q",
+            "-oAPT::Architecture=arm64",
+            "-oAPT::Architectures=arm64",
+            f"-oDir::State::Lists={lists}",
+            "-oDebug::NoLocking=1",
+        ]
+        subprocess.run([*apt, "update"], check=True, capture_output=True)
+        subprocess.run(
+            [*apt, "download", "busybox-static"], check=True, cwd=work, capture_output=True
+        )
+        deb = next(work.glob("busybox-static_*.deb"))
+        root = work / "root"
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+        for directory in ("usr/bin", "sbin", "usr/sbin", "tmp", "proc", "sys", "dev", "etc"):
+            (root / directory).mkdir(parents=True, exist_ok=True)
+        subprocess.run(["chroot", str(root), "/bin/busybox", "--install", "-s", "/bin"], check=True)
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run(
+            ["podman", "import", "--arch", "arm64", "-", tag],
+            stdin=tar.stdout,
+            check=True,
+            capture_output=True,
+        )
+        tar.wait()
+
+
+@pytest.fixture(scope="session")
+def arm64_image() -> str:
+    exists = subprocess.run(["podman", "image", "exists", ARM64_TEST_IMAGE], check=False)
+    if exists.returncode != 0:
+        need(shutil.which("podman") is not None, "podman is not installed")
+        build_arm64_busybox(ARM64_TEST_IMAGE)
+    return ARM64_TEST_IMAGE
+
+
+@pytest.fixture
+def arm64_blueprint(store: Store, arm64_image: str) -> str:
+    store.save_blueprint("test-arm64-busybox", arm64_image, "tests", "build_complete")
+    return "test-arm64-busybox"
