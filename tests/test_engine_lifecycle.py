@@ -82,8 +82,7 @@ def test_stream_exec_yields_events_then_the_result(engine: Engine) -> None:
 
 
 def test_files_env_and_workdir(engine: Engine) -> None:
-    base = scenario(required_environment_variables=None)
-    scn = with_extra(base, required_environment_variables=["API_URL"])
+    scn = with_extra(scenario(), required_environment_variables=["API_URL"])
     sandbox = engine.create(engine.spec_for(scn, env={"API_URL": "http://example.test"}))
     engine.write_file(sandbox.id, "notes/hello.txt", "héllo\n")
     assert engine.read_file(sandbox.id, "/workspace/repo/notes/hello.txt") == "héllo\n".encode()

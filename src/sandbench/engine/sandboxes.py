@@ -385,6 +385,7 @@ class Engine:
             image=None,
             rootfs=str(merged),
             command=["sleep", "2147483647"],  # "infinity" is not portable (busybox)
+            init=True,  # catatonit as PID 1 reaps what killed commands leave behind
             name=f"sandbench-{sandbox_id}",
             hostname=_hostname(sandbox_id),
             mounts=mounts,  # /etc/hosts & co. on the sized disk, not Podman's run root
