@@ -40,7 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first `--` is a command to run (sandboxes exec ID -- CMD ...),
+    # kept away from argparse, which cannot mix options with a trailing command.
+    rest: list[str] | None = None
+    if "--" in words:
+        cut = words.index("--")
+        words, rest = words[:cut], words[cut + 1 :]
+    args = parser.parse_args(words)
+    args.rest = rest
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         # A subcommand group without its action, or bare `sandbench` (the TUI comes later).

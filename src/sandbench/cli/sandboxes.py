@@ -42,7 +42,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("sandbox", metavar="ID")
     p.add_argument("--timeout", type=float, help="kill the command after this many seconds")
     p.add_argument("--workdir", help="directory to run in (default: the working directory)")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD")
+    p.add_argument("command", nargs="*", metavar="CMD", help="after --, the command and its args")
     p.set_defaults(handler=cmd_exec)
 
     p = sub.add_parser("shell", help="an interactive shell in a sandbox")
@@ -144,7 +144,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = args.rest if args.rest is not None else args.command
     if not command:
         raise InvalidInput("exec needs a command: sandbench sandboxes exec ID -- CMD ...")
 

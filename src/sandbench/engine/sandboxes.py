@@ -828,19 +828,17 @@ class Engine:
             )
             cleaned.append(sandbox.id)
         keep = {s.id for s in self.store.list_sandboxes(statuses=LIVE, limit=10_000)}
-        for container in self.client.containers.list(all=True, filters={"label": [LABEL_SANDBOX]}):
-            owner_id = container.labels.get(LABEL_SANDBOX)
-            if owner_id not in keep:
+        # podman-py's key-only label filter matches nothing on Podman 4.3, so filter here
+        for container in self.client.containers.list(all=True):
+            labels = container.labels or {}
+            stray = LABEL_SANDBOX in labels and labels[LABEL_SANDBOX] not in keep
+            if stray or host_module.PROBE_LABEL in labels:
                 with contextlib.suppress(PodmanNotFound, APIError):
                     container.remove(force=True)
-                cleaned.append(container.name)
-        for container in self.client.containers.list(
-            all=True, filters={"label": [host_module.PROBE_LABEL]}
-        ):
-            with contextlib.suppress(PodmanNotFound, APIError):
-                container.remove(force=True)
-        suspended = {s.id for s in self.store.list_sandboxes(statuses=[SandboxState.SUSPENDED])}
-        disk.release_stale(paths.data_dir() / "sandboxes", keep=keep - suspended)
+                if stray:
+                    cleaned.append(container.name)
+        # disks of live sandboxes stay mounted; suspended and ended ones are released
+        disk.release_stale(paths.data_dir() / "sandboxes", keep=keep)
         self._restart_watchers()
         return cleaned
 
