@@ -256,3 +256,25 @@ def test_crashed_owner_leaves_nothing_after_the_next_start(store: Store, engine:
             assert sandbox.failure_reason == FailureReason.ORPHANED
             assert containers_of(sandbox_id) == []
             assert not (paths.data_dir() / "sandboxes" / sandbox_id).exists()
+
+
+async def test_exec_events_never_block_the_event_loop(engine: Engine) -> None:
+    import asyncio
+
+    sandbox = await asyncio.to_thread(engine.create, engine.spec_for(scenario()))
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.05)  # measures the loop's responsiveness
+
+    task = asyncio.create_task(ticker())
+    events = [e async for e in engine.exec_events(sandbox.id, "echo start; sleep 1; echo done")]
+    stop.set()
+    await task
+    assert [e.text for e in events if e.text] == ["start\n", "done\n"]
+    assert events[-1].result is not None and events[-1].result.exit_code == 0
+    assert ticks >= 10, f"the loop ticked only {ticks} times during a 1 s exec"

@@ -11,6 +11,7 @@ again under a new container and re-runs the launch commands.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
@@ -20,7 +21,7 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -518,27 +519,53 @@ class Engine:
         self._check_health(sandbox.id)
         return result
 
-    def stream_exec(
-        self, sandbox_id: str, command: str | list[str], **kwargs: Any
-    ) -> Iterator[ExecEvent]:
-        """``exec`` as an iterator fed by a worker thread: output events, then the result."""
-        events: queue.Queue[ExecEvent] = queue.Queue()
-
+    def _exec_in_thread(
+        self,
+        sandbox_id: str,
+        command: str | list[str],
+        put: Callable[[ExecEvent], None],
+        kwargs: dict[str, Any],
+    ) -> None:
         def work() -> None:
             try:
                 result = self.exec(
                     sandbox_id,
                     command,
-                    on_output=lambda s, t: events.put(ExecEvent(stream=s, text=t)),
+                    on_output=lambda stream, text: put(ExecEvent(stream=stream, text=text)),
                     **kwargs,
                 )
-                events.put(ExecEvent(result=result))
-            except BaseException as error:
-                events.put(ExecEvent(error=error))
+                put(ExecEvent(result=result))
+            except BaseException as error:  # handed to the consumer
+                put(ExecEvent(error=error))
 
         threading.Thread(target=work, daemon=True, name=f"exec-{sandbox_id}").start()
+
+    def stream_exec(
+        self, sandbox_id: str, command: str | list[str], **kwargs: Any
+    ) -> Iterator[ExecEvent]:
+        """``exec`` as an iterator fed by a worker thread: output events, then the result."""
+        events: queue.Queue[ExecEvent] = queue.Queue()
+        self._exec_in_thread(sandbox_id, command, events.put, kwargs)
         while True:
             event = events.get()
+            yield event
+            if event.result is not None or event.error is not None:
+                return
+
+    async def exec_events(
+        self, sandbox_id: str, command: str | list[str], **kwargs: Any
+    ) -> AsyncIterator[ExecEvent]:
+        """``stream_exec`` for an event loop: Podman blocks a worker thread, never the loop."""
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[ExecEvent] = asyncio.Queue()
+        self._exec_in_thread(
+            sandbox_id,
+            command,
+            lambda event: loop.call_soon_threadsafe(events.put_nowait, event),
+            kwargs,
+        )
+        while True:
+            event = await events.get()
             yield event
             if event.result is not None or event.error is not None:
                 return
