@@ -283,3 +283,40 @@ def test_missing_requirements_fail_before_a_container(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "SOME_URL" in result.stderr and "SOME_TOKEN" in result.stderr
     assert json.loads(sandbench("sandboxes", "list", "--all", "--json").stdout) == []
+
+
+@pytest.fixture
+def podman_socket(tmp_path: Path):
+    require_podman()
+    socket = tmp_path / "svc" / "podman.sock"
+    socket.parent.mkdir()
+    service = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{socket}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # readiness poll: the service offers nothing to wait on
+        yield f"unix://{socket}"
+    finally:
+        service.terminate()
+        service.wait(timeout=20)
+
+
+def test_configured_uri_and_container_host_are_used(
+    podman_socket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CONTAINER_HOST", raising=False)
+    configured = connect(podman_socket)
+    assert (configured.uri, configured.source, configured.process) == (
+        podman_socket,
+        "config podman_uri",
+        None,
+    )
+    configured.close()
+    monkeypatch.setenv("CONTAINER_HOST", podman_socket)
+    from_env = connect(None)
+    assert from_env.source == "CONTAINER_HOST" and from_env.client.ping()
+    from_env.close()

@@ -220,9 +220,19 @@ def test_snapshot_is_usable_as_snapshot_id(engine: Engine) -> None:
         subprocess.run(["podman", "rmi", "-f", snapshot.image], check=False, capture_output=True)
 
 
+def child_pid(child: subprocess.CompletedProcess[str]) -> int:
+    return int(child.stderr.split("pid=", 1)[1].split()[0])
+
+
+def _service_running(socket: Path) -> bool:
+    found = subprocess.run(["pgrep", "-f", str(socket)], capture_output=True, check=False)
+    return found.returncode == 0
+
+
 CRASHER = textwrap.dedent(
     """
     import os, sys
+    print(f"pid={os.getpid()}", file=sys.stderr, flush=True)
     from sandbench.engine import Engine
     from sandbench.store import open_store
     from tests.engine_support import scenario
@@ -247,6 +257,12 @@ def test_crashed_owner_leaves_nothing_after_the_next_start(store: Store, engine:
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
     ids = child.stdout.split()
+    # its private Podman service died with it (parent-death signal), even after SIGKILL
+    service_socket = paths.runtime_dir() / f"podman-{child_pid(child)}.sock"
+    deadline = time.monotonic() + 20
+    while _service_running(service_socket) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the service's own SIGTERM handling takes a moment
+    assert not _service_running(service_socket)
     assert len(ids) == 2 and all(containers_of(i) for i in ids), "the crash left containers"
     with Engine(store) as fresh:
         assert fresh.connection.uri  # first use runs start-up recovery
