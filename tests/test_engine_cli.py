@@ -192,13 +192,15 @@ def test_interactive_shell_in_a_real_terminal(imported: str) -> None:
         sandbench("sandboxes", "rm", sandbox_id)
 
 
-def test_prune_removes_stray_containers(imported: str) -> None:
-    stray = subprocess.run(
+def _stray(home: str) -> str:
+    return subprocess.run(
         [
             "podman",
             "create",
             "--label",
             "io.sandbench.sandbox=dbx_stray",
+            "--label",
+            f"io.sandbench.home={home}",
             "--ulimit",
             "nofile=1024:1024",
             "--ulimit",
@@ -210,10 +212,20 @@ def test_prune_removes_stray_containers(imported: str) -> None:
         text=True,
         check=True,
     ).stdout.strip()
-    result = sandbench("sandboxes", "prune")
-    assert result.returncode == 0
-    exists = subprocess.run(["podman", "container", "exists", stray], check=False)
-    assert exists.returncode == 1
+
+
+def test_prune_removes_our_stray_containers_only(imported: str) -> None:
+    from sandbench import paths
+
+    ours, theirs = _stray(paths.home_label()), _stray("another-workspace")
+    try:
+        result = sandbench("sandboxes", "prune")
+        assert result.returncode == 0
+        gone = subprocess.run(["podman", "container", "exists", ours], check=False)
+        kept = subprocess.run(["podman", "container", "exists", theirs], check=False)
+        assert (gone.returncode, kept.returncode) == (1, 0)
+    finally:
+        subprocess.run(["podman", "rm", "-f", ours, theirs], check=False, capture_output=True)
 
 
 def test_blueprint_build_streams_and_failures_are_reported(tmp_path: Path, store: Store) -> None:

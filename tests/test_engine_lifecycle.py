@@ -294,3 +294,17 @@ async def test_exec_events_never_block_the_event_loop(engine: Engine) -> None:
     assert [e.text for e in events if e.text] == ["start\n", "done\n"]
     assert events[-1].result is not None and events[-1].result.exit_code == 0
     assert ticks >= 10, f"the loop ticked only {ticks} times during a 1 s exec"
+
+
+def test_recovery_leaves_other_workspaces_alone(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = engine.create(engine.spec_for(scenario(name="mine")))
+    monkeypatch.setenv("SANDBENCH_HOME", str(tmp_path / "another-workspace"))
+    from sandbench.store import open_store
+
+    with open_store() as other_store, Engine(other_store) as other:
+        assert other.recover() == []
+    assert containers_of(mine.id), "another workspace's start-up removed our sandbox"
+    monkeypatch.undo()
+    assert engine.exec(mine.id, "echo alive").stdout == "alive\n"

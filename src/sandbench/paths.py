@@ -6,6 +6,7 @@ workspaces; otherwise the platform's conventional directories are used.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -55,3 +56,9 @@ def config_path() -> Path:
 
 def user_themes_dir() -> Path:
     return config_dir() / "themes"
+
+
+def home_label() -> str:
+    """A short, stable name for this workspace, put on its containers so that one
+    workspace's clean-up never touches another's sandboxes."""
+    return hashlib.sha256(str(data_dir()).encode()).hexdigest()[:16]

@@ -106,7 +106,10 @@ def run_exec(
     if user:
         body["User"] = user
     started = time.monotonic()
-    response = client.api.post(f"/containers/{container}/exec", data=json.dumps(body))
+    try:
+        response = client.api.post(f"/containers/{container}/exec", data=json.dumps(body))
+    except Exception as error:  # podman-py raises its own NotFound/APIError here
+        raise EngineError(f"exec in {container} failed: {error}") from error
     if response.status_code >= 400:
         raise EngineError(f"exec in {container[:12]} failed: {_message(response)}")
     exec_id = response.json()["Id"]

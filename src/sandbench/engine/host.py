@@ -157,7 +157,7 @@ def _probe(
             command=["true"],
             runtime=runtime,
             ulimits=ulimits,
-            labels={PROBE_LABEL: "1"},
+            labels={PROBE_LABEL: "1", "io.sandbench.home": paths.home_label()},
             network_mode="none",
         )
         container.start()

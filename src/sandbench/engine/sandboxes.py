@@ -58,6 +58,7 @@ from sandbench.store.database import now_ms
 LABEL_SANDBOX = "io.sandbench.sandbox"
 LABEL_RUN = "io.sandbench.run"
 LABEL_OWNER = "io.sandbench.owner"
+LABEL_HOME = "io.sandbench.home"  # which store a container belongs to: recovery touches only ours
 DEFAULT_KEEP_ALIVE_S = 3600  # Runloop's default
 LAUNCH_TIMEOUT_S = 1800
 MONITOR_INTERVAL_S = 0.5
@@ -125,6 +126,7 @@ class Engine:
         self._pid = os.getpid()
         self._start = process_start(self._pid)
         self._recover = recover
+        self._disk_support: tuple[bool, str] | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -293,7 +295,9 @@ class Engine:
                 f"disk limits need the Podman host's file system; {self.connection.uri} is"
                 " remote. Run sandbench on the Podman host itself"
             )
-        supported, reason = disk.disk_limit_support()
+        if self._disk_support is None:  # a test mount: once per engine, not per create
+            self._disk_support = disk.disk_limit_support()
+        supported, reason = self._disk_support
         if not supported:
             raise HostCannotEnforce(f"this host cannot enforce disk limits: {reason}")
 
@@ -327,6 +331,8 @@ class Engine:
         try:
             merged = rootfs.prepare()
             self.store.update_sandbox(sandbox_id, disk_dir=str(rootfs.directory))
+            workdir = merged / spec.working_directory.lstrip("/")
+            workdir.mkdir(parents=True, exist_ok=True)  # on the sized disk, no exec needed
             container = self._create_container(sandbox_id, spec, merged, rootfs.bind_mounts())
             self.store.update_sandbox(sandbox_id, container_id=container.id)
             container.start()
@@ -343,7 +349,17 @@ class Engine:
             raise EngineError(f"sandbox {sandbox_id} failed to start: {error}") from error
         if not resuming:
             self._transition(sandbox_id, SandboxState.INITIALIZING)
-        output = self._initialise(sandbox_id, spec)
+        try:
+            output = self._initialise(sandbox_id, spec, resuming=resuming)
+        except Exception as error:  # the engine failed, not a launch command
+            self._teardown(sandbox_id, keep_disk=resuming)
+            self._transition(
+                sandbox_id,
+                SandboxState.FAILURE,
+                failure_reason=FailureReason.ENGINE_ERROR,
+                detail=str(error),
+            )
+            raise EngineError(f"sandbox {sandbox_id} failed to initialise: {error}") from error
         if output is not None:  # a launch command failed
             self._teardown(sandbox_id, keep_disk=False)
             self._transition(
@@ -379,6 +395,7 @@ class Engine:
             LABEL_SANDBOX: sandbox_id,
             LABEL_RUN: spec.scenario_run_id or "",
             LABEL_OWNER: str(self._pid),
+            LABEL_HOME: paths.home_label(),
         }
         with contextlib.suppress(PodmanNotFound, APIError):  # a leftover from a crash
             self.client.containers.get(f"sandbench-{sandbox_id}").remove(force=True)
@@ -392,7 +409,7 @@ class Engine:
             mounts=mounts,  # /etc/hosts & co. on the sized disk, not Podman's run root
             labels=labels,
             environment=self._container_env(spec),
-            working_dir="/",
+            working_dir=spec.working_directory,
             cpu_period=cpu_period,
             cpu_quota=int(spec.resources.cpu * cpu_period),
             mem_limit=memory,
@@ -406,22 +423,19 @@ class Engine:
             log_config={"Type": "k8s-file", "Config": {"size": 1024 * 1024}},
         )
 
-    def _initialise(self, sandbox_id: str, spec: SandboxSpec) -> str | None:
-        """Working directory, user, launch commands. Returns the output if one failed."""
+    def _initialise(self, sandbox_id: str, spec: SandboxSpec, *, resuming: bool) -> str | None:
+        """User and launch commands (the working directory exists already: it was made in the
+        root filesystem before start). Returns the output if a launch command failed."""
         container = self._container_name(sandbox_id)
-        setup = [f"mkdir -p {_quote(spec.working_directory)}"]
-        if spec.user is not None:
+        if spec.user is not None and not resuming:  # on resume the user is on the disk
             name, uid = spec.user.username, spec.user.uid
-            setup.append(
-                f"id -u {name} >/dev/null 2>&1 || useradd -m -u {uid} {name} 2>/dev/null"
-                f" || adduser -D -u {uid} {name}"
+            setup = (
+                f"(id -u {name} >/dev/null 2>&1 || useradd -m -u {uid} {name} 2>/dev/null"
+                f" || adduser -D -u {uid} {name}) && chown {uid} {_quote(spec.working_directory)}"
             )
-            setup.append(f"chown {uid} {_quote(spec.working_directory)}")
-        prepared = run_exec(
-            self.client, container, shell_command(" && ".join(setup)), user="0", timeout=120
-        )
-        if prepared.exit_code != 0:
-            return f"$ (sandbox set-up)\n{prepared.output}"
+            prepared = run_exec(self.client, container, shell_command(setup), user="0", timeout=120)
+            if prepared.exit_code != 0:
+                return f"$ (create user {name})\n{prepared.output}"
         redact = secrets.redactor(secrets.get_values(spec.secret_env.values()).values())
         log: list[str] = []
         for command in spec.launch_commands:
@@ -855,9 +869,13 @@ class Engine:
             )
             cleaned.append(sandbox.id)
         keep = {s.id for s in self.store.list_sandboxes(statuses=LIVE, limit=10_000)}
-        # podman-py's key-only label filter matches nothing on Podman 4.3, so filter here
+        # Only containers of this store: another SANDBENCH_HOME's sandboxes are not ours.
+        # (podman-py's key-only label filter matches nothing on Podman 4.3, so filter here.)
+        home = paths.home_label()
         for container in self.client.containers.list(all=True):
             labels = container.labels or {}
+            if labels.get(LABEL_HOME) != home:
+                continue
             stray = LABEL_SANDBOX in labels and labels[LABEL_SANDBOX] not in keep
             if stray or host_module.PROBE_LABEL in labels:
                 with contextlib.suppress(PodmanNotFound, APIError):

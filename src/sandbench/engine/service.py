@@ -122,6 +122,8 @@ def start_private() -> Connection:
         stderr=log,
         stdin=subprocess.DEVNULL,
         preexec_fn=_set_parent_death_signal,
+        # its own session: Ctrl-C in the terminal must not kill it before we clean up
+        start_new_session=True,
     )
     log.close()
     with _started_lock:

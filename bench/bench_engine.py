@@ -1,0 +1,443 @@
+"""Engine speed: create-to-ready, create-to-first-exec-output, suspend and resume.
+
+Baseline, measured in the same run and interleaved with the engine's runs (so load from
+other work on the machine hits both alike): the raw CLI `podman run --rm` of the same base
+image running `true`. The engine does more than that (a sized ext4 disk under an overlay,
+cgroup limits, a set-up exec), and the baseline does some things the engine's timings leave
+out (the CLI's own start-up, removing the container): read the ratio as "what a sandbox
+costs compared with the cheapest throwaway container", not as like for like.
+
+Engine times start before ``engine.spec_for()`` (about 3 ms) and exclude shutting the
+sandbox down. The first create of the run probes the host and mounts the image: it is a
+warm-up, reported but left out of the stats.
+
+Everything runs in a temporary SANDBENCH_HOME, so the user's store is never touched, and
+every sandbox is removed on error and on Ctrl-C. The bench starts its own `podman system
+service` in a separate session: Ctrl-C in a terminal signals the whole foreground process
+group, and a service started by the engine (in that group) dies at once, after which the
+engine can no longer remove the sandboxes it owns. Handing the engine a connection also
+skips its start-up recovery, which would remove every other sandbench's sandboxes on this
+host. Others' recovery removes ours, though (a test run started meanwhile): an attempt that
+fails is discarded, reported and retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+RUNS = int(os.environ.get("SANDBENCH_BENCH_RUNS", "30"))
+SUSPEND_RUNS = int(os.environ.get("SANDBENCH_BENCH_SUSPEND_RUNS", str(max(RUNS, 10))))
+IMAGE = "localhost/sandbench-base:latest"
+RAW_RUN = [
+    "podman", "run", "--rm",
+    "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",  # required on hybrid hosts
+    IMAGE, "true",
+]  # fmt: skip
+MARKER_TEXT = "written before the first suspend\n"
+MAX_DISCARDED = max(10, RUNS // 2)
+T = TypeVar("T")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    return {
+        "n": len(values),
+        "p50_ms": statistics.median(values) * 1000,
+        "p95_ms": percentile(values, 0.95) * 1000,
+        "min_ms": min(values) * 1000,
+        "max_ms": max(values) * 1000,
+        "samples_ms": [round(v * 1000, 2) for v in values],
+    }
+
+
+def scenario_document() -> dict[str, Any]:
+    """An X_SMALL scenario with no launch commands (as tests/engine_support.scenario())."""
+    return {
+        "name": "bench-engine",
+        "input_context": {"problem_statement": "benchmark"},
+        "scoring_contract": {
+            "scoring_function_parameters": [
+                {
+                    "name": "ok",
+                    "weight": 1.0,
+                    "scorer": {"type": "command_scorer", "command": "true"},
+                }
+            ]
+        },
+        "environment_parameters": {
+            "working_directory": "/workspace",
+            "launch_parameters": {"resource_size_request": "X_SMALL"},
+        },
+    }
+
+
+def raw_run() -> float:
+    start = time.perf_counter()
+    done = subprocess.run(RAW_RUN, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(RAW_RUN)} failed: {done.stderr.strip()}")
+    return elapsed
+
+
+def _parent_death_signal() -> None:  # in the service's child process, before exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def start_service(home: Path) -> Any:
+    """A private Podman service outside our process group (see the module docstring)."""
+    from podman import PodmanClient
+
+    from sandbench.engine.service import Connection
+
+    socket = home / "run" / "bench-podman.sock"
+    socket.parent.mkdir(parents=True, exist_ok=True)
+    uri = f"unix://{socket}"
+    log = (home / "bench-podman-service.log").open("ab")
+    process = subprocess.Popen(
+        [shutil.which("podman") or "podman", "system", "service", "--time=0", uri],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C in the terminal does not reach it
+        preexec_fn=_parent_death_signal,  # but it still dies with us
+    )
+    log.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and process.poll() is None:
+        if socket.exists():
+            client = PodmanClient(base_url=uri, timeout=120)
+            with contextlib.suppress(Exception):
+                if client.ping():
+                    return Connection(uri, "bench private service", client, process)
+            client.close()
+        time.sleep(0.05)
+    process.terminate()
+    process.wait()
+    raise RuntimeError(f"podman system service did not answer; see {log.name}")
+
+
+class Bench:
+    def __init__(self, engine: Any, store: Any, scenario: Any) -> None:
+        self.engine = engine
+        self.store = store
+        self.scenario = scenario
+        self.discarded: list[str] = []
+
+    def attempt(self, what: str, fn: Callable[[], T]) -> T:
+        """``fn()``, retried when it fails: another sandbench starting up on this host (a test
+        run, say) removes every sandbox container it does not know, ours included. Failed
+        attempts are reported, and their sandboxes removed; too many end the benchmark."""
+        while True:
+            try:
+                return fn()
+            except Exception as error:
+                reason = str(error).strip().splitlines()[-1][:200] if str(error) else repr(error)
+                self.discarded.append(f"{what}: {type(error).__name__}: {reason}")
+                print(f"\n  discarded ({what}): {reason}", file=sys.stderr, flush=True)
+                self.remove_live()
+                if len(self.discarded) > MAX_DISCARDED:
+                    raise
+
+    def remove_live(self) -> None:
+        from sandbench.engine.sandboxes import LIVE
+
+        for sandbox in self.store.list_sandboxes(statuses=LIVE, limit=100_000):
+            with contextlib.suppress(Exception):
+                self.engine.shutdown(sandbox.id)
+
+    def create(self) -> Any:
+        return self.engine.create(self.engine.spec_for(self.scenario))
+
+    def create_to_ready(self) -> float:
+        start = time.perf_counter()
+        sandbox = self.create()
+        elapsed = time.perf_counter() - start
+        try:
+            if sandbox.status.value != "running":
+                raise RuntimeError(f"sandbox {sandbox.id} is {sandbox.status.value}")
+        finally:
+            self.engine.shutdown(sandbox.id)  # not timed
+        return elapsed
+
+    def create_to_first_output(self) -> tuple[float, float, float]:
+        """(create start to first output chunk, create alone, exec start to first chunk)."""
+        first: list[float] = []
+
+        def on_output(stream: str, text: str) -> None:
+            if not first:
+                first.append(time.perf_counter())
+
+        start = time.perf_counter()
+        sandbox = self.create()
+        created = time.perf_counter()
+        try:
+            result = self.engine.exec(sandbox.id, "echo ready", on_output=on_output)
+        finally:
+            self.engine.shutdown(sandbox.id)  # not timed
+        if result.exit_code != 0 or result.stdout != "ready\n" or not first:
+            raise RuntimeError(f"echo ready gave {result.exit_code}: {result.output!r}")
+        return first[0] - start, created - start, first[0] - created
+
+    def suspend_resume(self, count: int, cycles: list[tuple[float, float]]) -> None:
+        """Suspend and resume one sandbox until ``cycles`` holds ``count`` (suspend, resume)
+        times. A file written before the first suspend is checked after every resume (not
+        timed); a cycle counts only once the file was found intact."""
+        engine = self.engine
+        sandbox = self.create()
+        try:
+            wrote = engine.exec(sandbox.id, f"printf %s '{MARKER_TEXT}' > marker.txt")
+            if wrote.exit_code != 0:
+                raise RuntimeError(f"could not write the marker file: {wrote.output!r}")
+            while len(cycles) < count:
+                start = time.perf_counter()
+                state = engine.suspend(sandbox.id).status.value
+                suspended = time.perf_counter() - start
+                if state != "suspended":
+                    raise RuntimeError(f"after suspend the sandbox is {state}")
+                start = time.perf_counter()
+                state = engine.resume(sandbox.id).status.value
+                resumed = time.perf_counter() - start
+                if state != "running":
+                    raise RuntimeError(f"after resume the sandbox is {state}")
+                kept = engine.exec(sandbox.id, "cat marker.txt")
+                if kept.stdout != MARKER_TEXT:
+                    raise RuntimeError(f"the file did not survive a suspend: {kept.output!r}")
+                cycles.append((suspended, resumed))
+        finally:
+            engine.shutdown(sandbox.id)
+
+
+def leftovers(store: Any, home: Path, created: set[str]) -> list[str]:
+    """What is still alive of this run: live sandboxes, their containers, mounts."""
+    from sandbench.engine.disk import PIN_LABEL
+    from sandbench.engine.sandboxes import LABEL_SANDBOX, LIVE
+
+    live = store.list_sandboxes(statuses=LIVE, limit=100_000)
+    found = [f"sandbox {s.id} ({s.status.value})" for s in live]
+    listed = subprocess.run(
+        ["podman", "ps", "-a", "--filter", f"label={LABEL_SANDBOX}", "--format",
+         f'{{{{.Names}}}} {{{{index .Labels "{LABEL_SANDBOX}"}}}}'],
+        capture_output=True, text=True, check=False,
+    ).stdout  # fmt: skip
+    for line in listed.splitlines():
+        name, _, owner = line.partition(" ")
+        if owner in created:
+            found.append(f"container {name}")
+    pins = subprocess.run(
+        ["podman", "ps", "-a", "--filter", f"label={PIN_LABEL}", "--format",
+         f'{{{{.Names}}}} {{{{index .Labels "{PIN_LABEL}"}}}}'],
+        capture_output=True, text=True, check=False,
+    ).stdout  # fmt: skip
+    for line in pins.splitlines():
+        name, _, directory = line.partition(" ")
+        if directory.startswith(str(home)):
+            found.append(f"image pin {name}")
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        target = line.split()[4]
+        if target.startswith(str(home)):
+            found.append(f"mount {target}")
+    return found
+
+
+def clean_up(engine: Any, store: Any, home: Path) -> None:
+    """Close the engine (it removes the sandboxes it owns), then check, and retry once with
+    a fresh engine on a fresh service for anything still alive."""
+    from sandbench.engine import Engine
+    from sandbench.engine.sandboxes import LIVE
+
+    created = {s.id for s in store.list_sandboxes(limit=100_000)}
+    engine.close()
+    left = leftovers(store, home, created)
+    if left:
+        print(f"  still alive after close: {', '.join(left)}; retrying", file=sys.stderr)
+        try:
+            with Engine(store, connection=start_service(home)) as again:
+                for sandbox in store.list_sandboxes(statuses=LIVE, limit=100_000):
+                    with contextlib.suppress(Exception):
+                        again.shutdown(sandbox.id)
+        except Exception as error:
+            print(f"  the retry failed: {error}", file=sys.stderr)
+        left = leftovers(store, home, created)
+    if left:
+        print(f"  WARNING: left behind: {', '.join(left)}", file=sys.stderr)
+
+
+def measure(home: Path) -> dict[str, Any]:
+    from sandbench.engine import Engine
+    from sandbench.model import parse_scenarios
+    from sandbench.store import open_store
+
+    scenario = parse_scenarios(scenario_document())[0].scenario
+    store = open_store()
+    engine = Engine(store, connection=start_service(home))
+    interrupted = False
+    try:
+        bench = Bench(engine, store, scenario)
+        image = engine.spec_for(scenario).image
+        if image != IMAGE:
+            raise RuntimeError(f"the engine would use {image}, the baseline runs {IMAGE}")
+        load_before = os.getloadavg()
+
+        # Warm-up, not in the stats: the first create probes the host (OCI runtime,
+        # ulimits) and mounts the image; the first raw run warms the CLI's caches.
+        warm_raw = bench.attempt("warm-up raw run", raw_run)
+        _, warm_create, _ = bench.attempt("warm-up", bench.create_to_first_output)
+
+        raw: list[float] = []
+        ready: list[float] = []
+        first: list[float] = []
+        first_create: list[float] = []
+        first_exec: list[float] = []
+        for i in range(RUNS):
+            print(f"\r  round {i + 1}/{RUNS}", end="", file=sys.stderr, flush=True)
+            raw.append(bench.attempt("raw run", raw_run))
+            ready.append(bench.attempt("create to ready", bench.create_to_ready))
+            total, created, to_output = bench.attempt(
+                "create to first output", bench.create_to_first_output
+            )
+            first.append(total)
+            first_create.append(created)
+            first_exec.append(to_output)
+        print(f"\r  suspend/resume x{SUSPEND_RUNS}", end="", file=sys.stderr, flush=True)
+        cycles: list[tuple[float, float]] = []
+        while len(cycles) < SUSPEND_RUNS:
+            bench.attempt("suspend/resume", lambda: bench.suspend_resume(SUSPEND_RUNS, cycles))
+        suspends, resumes = [c[0] for c in cycles], [c[1] for c in cycles]
+        print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
+        host = engine.host
+        return {
+            "runs": RUNS,
+            "suspend_runs": SUSPEND_RUNS,
+            "image": IMAGE,
+            "raw_command": " ".join(RAW_RUN),
+            "oci_runtime": host.runtime,
+            "podman_version": host.podman_version,
+            "cpus": os.cpu_count(),
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+            "warmup_excluded": {"raw_run_ms": warm_raw * 1000, "create_ms": warm_create * 1000},
+            "raw_podman_run": summary(raw),
+            "create_to_ready": summary(ready),
+            "create_to_first_exec_output": summary(first),
+            "create_to_first_exec_output_parts": {
+                "create": summary(first_create),
+                "exec_to_first_output": summary(first_exec),
+            },
+            "suspend": summary(suspends),
+            "resume": summary(resumes),
+            "file_kept_across_suspends": True,
+            "discarded_attempts": bench.discarded,
+        }
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        # a second Ctrl-C must not cut the clean-up short
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            if interrupted:
+                print("\n  interrupted; removing sandboxes", file=sys.stderr, flush=True)
+            clean_up(engine, store, home)
+            store.close()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+def ratios(results: dict[str, Any], name: str) -> dict[str, float]:
+    raw = results["raw_podman_run"]
+    ours = results[name]
+    return {"p50": ours["p50_ms"] / raw["p50_ms"], "p95": ours["p95_ms"] / raw["p95_ms"]}
+
+
+def report(results: dict[str, Any]) -> None:
+    for name in ("create_to_ready", "create_to_first_exec_output"):
+        results[f"ratio_{name}_vs_raw"] = ratios(results, name)
+    warm = results["warmup_excluded"]
+    discarded = results["discarded_attempts"]
+    print(
+        f"engine benchmark, {results['runs']} runs each (suspend/resume"
+        f" {results['suspend_runs']}), runtime {results['oci_runtime']},"
+        f" podman {results['podman_version']}"
+    )
+    print(
+        f"  warm-up excluded from the stats: first create {warm['create_ms']:.0f} ms"
+        f" (probes the host, mounts the image), first raw run {warm['raw_run_ms']:.0f} ms"
+    )
+    header = f"  {'':34} {'p50 ms':>8} {'p95 ms':>8}   {'engine/raw p50':>14} {'p95':>6}"
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    labels = {
+        "raw_podman_run": "raw podman run --rm ... true",
+        "create_to_ready": "engine create to ready",
+        "create_to_first_exec_output": "engine create to first exec output",
+    }
+    for key, label in labels.items():
+        row = results[key]
+        ratio = results.get(f"ratio_{key}_vs_raw")
+        tail = f"   {ratio['p50']:>13.2f}x {ratio['p95']:>5.2f}x" if ratio else "   (baseline)"
+        print(f"  {label:34} {row['p50_ms']:8.0f} {row['p95_ms']:8.0f}{tail}")
+    parts = results["create_to_first_exec_output_parts"]
+    for key, label in (("create", "  of which create"), ("exec_to_first_output", "  then exec")):
+        row = parts[key]
+        print(f"  {label:34} {row['p50_ms']:8.0f} {row['p95_ms']:8.0f}")
+    for key in ("suspend", "resume"):
+        row = results[key]
+        print(f"  {'engine ' + key:34} {row['p50_ms']:8.0f} {row['p95_ms']:8.0f}")
+    print("  the raw run includes the CLI's start-up and --rm; engine times exclude shutdown")
+    print(
+        "  a file written before the first suspend was checked after every resume: still there"
+        f" after {results['suspend_runs']} suspend/resume cycles"
+    )
+    if discarded:
+        print(
+            f"  {len(discarded)} failed attempt(s) discarded and retried (sandboxes removed from"
+            " outside?): see discarded_attempts in the JSON"
+        )
+    before, after = results["loadavg_before"][0], results["loadavg_after"][0]
+    print(f"  load average {before:.2f} -> {after:.2f} on {results['cpus']} CPUs")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "engine.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def main() -> None:
+    if RUNS < 1 or SUSPEND_RUNS < 1:
+        raise SystemExit("SANDBENCH_BENCH_RUNS and SANDBENCH_BENCH_SUSPEND_RUNS must be >= 1")
+    if os.geteuid() != 0 or shutil.which("podman") is None:
+        raise SystemExit("the engine benchmark needs root and podman (loop-mounted disks)")
+    try:
+        with tempfile.TemporaryDirectory(
+            prefix="sandbench-bench-", ignore_cleanup_errors=True
+        ) as tmp:
+            os.environ["SANDBENCH_HOME"] = tmp  # before sandbench is imported (in measure())
+            results = measure(Path(tmp))
+    except KeyboardInterrupt:
+        print("  interrupted; nothing was written", file=sys.stderr)
+        raise SystemExit(130) from None
+    report(results)
+
+
+if __name__ == "__main__":
+    main()
