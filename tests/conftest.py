@@ -85,3 +85,16 @@ def store(sandbench_home: Path) -> Iterator[Store]:
 
 # Engine fixtures live with their helpers; importing them here makes them visible to all tests.
 from tests.engine_support import arm64_blueprint, arm64_image, engine  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaked_mounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every sandbox disk a test mounted is unmounted again by the end of the session."""
+    base = tmp_path_factory.getbasetemp()
+    yield
+    leaked = [
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if line.split()[4].startswith(str(base))
+    ]
+    assert leaked == [], f"tests left mounts behind: {leaked}"

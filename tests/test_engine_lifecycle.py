@@ -300,11 +300,11 @@ def test_recovery_leaves_other_workspaces_alone(
     engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mine = engine.create(engine.spec_for(scenario(name="mine")))
-    monkeypatch.setenv("SANDBENCH_HOME", str(tmp_path / "another-workspace"))
     from sandbench.store import open_store
 
-    with open_store() as other_store, Engine(other_store) as other:
-        assert other.recover() == []
+    with monkeypatch.context() as patch:
+        patch.setenv("SANDBENCH_HOME", str(tmp_path / "another-workspace"))
+        with open_store() as other_store, Engine(other_store) as other:
+            assert other.recover() == []
     assert containers_of(mine.id), "another workspace's start-up removed our sandbox"
-    monkeypatch.undo()
     assert engine.exec(mine.id, "echo alive").stdout == "alive\n"

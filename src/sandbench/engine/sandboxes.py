@@ -127,6 +127,11 @@ class Engine:
         self._start = process_start(self._pid)
         self._recover = recover
         self._disk_support: tuple[bool, str] | None = None
+        # The workspace is fixed when the engine is made, not re-read from the environment
+        # later: clean-up must find the disks this engine created.
+        self._sandboxes_root = paths.data_dir() / "sandboxes"
+        self._home_label = paths.home_label()
+        self._log_dir = paths.log_dir()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -177,12 +182,12 @@ class Engine:
         self.close()
 
     def _disk_dir(self, sandbox_id: str) -> Path:
-        return paths.data_dir() / "sandboxes" / sandbox_id
+        return self._sandboxes_root / sandbox_id
 
     @contextlib.contextmanager
     def _exclusive(self, sandbox_id: str) -> Iterator[None]:
         """One lifecycle change at a time per sandbox, across threads and processes."""
-        lock_path = paths.data_dir() / "sandboxes" / f"{sandbox_id}.lock"
+        lock_path = self._sandboxes_root / f"{sandbox_id}.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(lock_path, "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -395,7 +400,7 @@ class Engine:
             LABEL_SANDBOX: sandbox_id,
             LABEL_RUN: spec.scenario_run_id or "",
             LABEL_OWNER: str(self._pid),
-            LABEL_HOME: paths.home_label(),
+            LABEL_HOME: self._home_label,
         }
         with contextlib.suppress(PodmanNotFound, APIError):  # a leftover from a crash
             self.client.containers.get(f"sandbench-{sandbox_id}").remove(force=True)
@@ -836,7 +841,7 @@ class Engine:
                     continue
 
     def _spawn_watcher(self, sandbox_id: str) -> None:
-        log = (paths.log_dir() / "watchers.log").open("ab")
+        log = (self._log_dir / "watchers.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "sandbench.engine.watcher", sandbox_id],
             stdout=log,
@@ -871,7 +876,7 @@ class Engine:
         keep = {s.id for s in self.store.list_sandboxes(statuses=LIVE, limit=10_000)}
         # Only containers of this store: another SANDBENCH_HOME's sandboxes are not ours.
         # (podman-py's key-only label filter matches nothing on Podman 4.3, so filter here.)
-        home = paths.home_label()
+        home = self._home_label
         for container in self.client.containers.list(all=True):
             labels = container.labels or {}
             if labels.get(LABEL_HOME) != home:
@@ -883,7 +888,7 @@ class Engine:
                 if stray:
                     cleaned.append(container.name)
         # disks of live sandboxes stay mounted; suspended and ended ones are released
-        disk.release_stale(paths.data_dir() / "sandboxes", keep=keep)
+        disk.release_stale(self._sandboxes_root, keep=keep)
         self._restart_watchers()
         return cleaned
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from sandbench import paths
+from sandbench.store.custom_scorers import CustomScorerStore
 from sandbench.store.pagination import DEFAULT_LIMIT, Page
 from sandbench.store.runs import RunStore
 from sandbench.store.sandboxes import SandboxStore
 from sandbench.store.scenarios import ImportAction, ImportResult, ScenarioRecord
 
 
-class Store(RunStore, SandboxStore):
+class Store(RunStore, SandboxStore, CustomScorerStore):
     """Everything the store holds, behind one object (one connection per thread)."""
 
 

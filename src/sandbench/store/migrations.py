@@ -190,7 +190,14 @@ ALTER TABLE sandboxes ADD COLUMN watcher_pid INTEGER;
 CREATE INDEX sandboxes_by_status ON sandboxes(status);
 """
 
-MIGRATIONS: list[str] = [V1_SCENARIOS, V2_RUNS, V3_SANDBOX_LIFECYCLE]
+V4_RUN_CONTROL = """
+ALTER TABLE scenario_runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE scenario_runs ADD COLUMN solution_detail TEXT;   -- agent command, its exit code
+ALTER TABLE scenario_runs ADD COLUMN solution_output TEXT;   -- what applying it printed
+CREATE INDEX benchmark_runs_by_benchmark ON benchmark_runs(benchmark_id, seq);
+"""
+
+MIGRATIONS: list[str] = [V1_SCENARIOS, V2_RUNS, V3_SANDBOX_LIFECYCLE, V4_RUN_CONTROL]
 LATEST = len(MIGRATIONS)
 
 

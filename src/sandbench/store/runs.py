@@ -11,6 +11,7 @@ import sqlite3
 from typing import Any
 
 from sandbench.errors import NotFound
+from sandbench.model.benchmark import BenchmarkRun
 from sandbench.model.ids import new_id
 from sandbench.model.runs import (
     RunState,
@@ -89,6 +90,157 @@ class RunStore(ScenarioStore):
                     run_id,
                 ],
             )
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        allowed = {
+            "cache_key",
+            "cache_hit",
+            "sandbox_id",
+            "solution_detail",
+            "solution_output",
+            "metadata",
+            "usage",
+            "failure_reason",
+        }
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        with self.write() as conn:
+            conn.execute(
+                f"UPDATE scenario_runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
+                [*fields.values(), run_id],
+            )
+
+    def request_cancel(self, run_id: str) -> None:
+        with self.write() as conn:
+            updated = conn.execute(
+                "UPDATE scenario_runs SET cancel_requested = 1 WHERE id = ?", [run_id]
+            )
+            if updated.rowcount == 0:
+                raise NotFound(f"no run {run_id!r}")
+
+    def cancel_requested(self, run_id: str) -> bool:
+        row = self.conn.execute(
+            "SELECT cancel_requested FROM scenario_runs WHERE id = ?", [run_id]
+        ).fetchone()
+        return bool(row and row["cancel_requested"])
+
+    def cached_run(self, cache_key: str) -> ScenarioRun | None:
+        """The newest completed run with this cache key (the source of a cache hit)."""
+        row = self.conn.execute(
+            "SELECT id FROM scenario_runs WHERE cache_key = ? AND state = ? AND cache_hit = 0"
+            " ORDER BY seq DESC LIMIT 1",
+            [cache_key, RunState.COMPLETED],
+        ).fetchone()
+        return self.get_run(row["id"]) if row else None
+
+    def run_extras(self, run_id: str) -> sqlite3.Row:
+        row = self.conn.execute(
+            "SELECT solution_detail, solution_output, cancel_requested FROM scenario_runs"
+            " WHERE id = ?",
+            [run_id],
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no run {run_id!r}")
+        return row
+
+    def copy_scorer_result(self, run_id: str, source: ScorerResult) -> ScorerResult:
+        """A cache hit: the source's result, recorded as this run's first attempt."""
+        copy = self.start_scorer(run_id, source.name, source.type, source.weight)
+        if source.output:
+            self.append_output(copy.id, "stdout", source.output)
+        return self.finish_scorer(
+            copy.id,
+            source.state,
+            score=source.score,
+            exit_code=source.exit_code,
+            details={**source.details, "cached_from": source.id},
+        )
+
+    # ------------------------------------------------------------------ benchmark runs
+
+    def create_benchmark_run(self, run: BenchmarkRun) -> BenchmarkRun:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO benchmark_runs (id, benchmark_id, name, state, start_time_ms,"
+                " metadata, purpose, triggered_by, total_cases, case_filter, notes)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run.id,
+                    run.benchmark_id,
+                    run.name,
+                    run.state,
+                    run.start_time_ms,
+                    json.dumps(run.metadata),
+                    run.purpose,
+                    run.triggered_by,
+                    run.total_cases,
+                    json.dumps(run.case_filter) if run.case_filter is not None else None,
+                    run.notes,
+                ],
+            )
+        return self.get_benchmark_run(run.id)
+
+    def finish_benchmark_run(self, run: BenchmarkRun) -> BenchmarkRun:
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE benchmark_runs SET state = ?, duration_ms = ?, score = ?,"
+                " completed_at_ms = ?, total_cases = ?, ok_cases = ?, cache_hit_cases = ?,"
+                " status_breakdown = ?, total_cost_usd = ?, environment_variables = ?,"
+                " secrets_provided = ? WHERE id = ?",
+                [
+                    run.state,
+                    run.duration_ms,
+                    run.score,
+                    run.completed_at_ms,
+                    run.total_cases,
+                    run.ok_cases,
+                    run.cache_hit_cases,
+                    json.dumps(run.status_breakdown),
+                    run.total_cost_usd,
+                    json.dumps(run.environment_variables)
+                    if run.environment_variables is not None
+                    else None,
+                    json.dumps(run.secrets_provided) if run.secrets_provided is not None else None,
+                    run.id,
+                ],
+            )
+        return self.get_benchmark_run(run.id)
+
+    def get_benchmark_run(self, run_id: str) -> BenchmarkRun:
+        row = self.conn.execute("SELECT * FROM benchmark_runs WHERE id = ?", [run_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no benchmark run {run_id!r}")
+        data = dict(row)
+        data.pop("seq")
+        for key in ("metadata", "status_breakdown"):
+            data[key] = json.loads(data[key])
+        for key in ("environment_variables", "secrets_provided", "case_filter"):
+            data[key] = json.loads(data[key]) if data[key] is not None else None
+        return BenchmarkRun(**data)
+
+    def list_benchmark_runs(
+        self, benchmark: str | None = None, limit: int = 50
+    ) -> list[BenchmarkRun]:
+        if benchmark:
+            bench_id = self.resolve_benchmark_id(benchmark)
+            rows = self.conn.execute(
+                "SELECT id FROM benchmark_runs WHERE benchmark_id = ? ORDER BY seq DESC LIMIT ?",
+                [bench_id, limit],
+            ).fetchall()
+        else:
+            rows = self.conn.execute(
+                "SELECT id FROM benchmark_runs ORDER BY seq DESC LIMIT ?", [limit]
+            ).fetchall()
+        return [self.get_benchmark_run(r["id"]) for r in rows]
+
+    def runs_of_benchmark_run(self, benchmark_run_id: str) -> list[ScenarioRun]:
+        with self.read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM scenario_runs WHERE benchmark_run_id = ? ORDER BY seq",
+                [benchmark_run_id],
+            ).fetchall()
+            return [self._run(conn, r, results=True) for r in rows]
 
     def start_scorer(self, run_id: str, name: str, type_: str, weight: float) -> ScorerResult:
         """A new attempt of scorer ``name`` (attempt numbers count up from 1)."""
