@@ -85,6 +85,12 @@ def store(sandbench_home: Path) -> Iterator[Store]:
 
 # Engine fixtures live with their helpers; importing them here makes them visible to all tests.
 from tests.engine_support import arm64_blueprint, arm64_image, engine  # noqa: E402, F401
+from tests.sample_support import (  # noqa: E402, F401
+    arm64_base,
+    blueprint_images,
+    registered_blueprints,
+    sample_store,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

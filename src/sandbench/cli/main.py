@@ -13,6 +13,7 @@ from sandbench.cli import (
     config_cmd,
     doctor,
     images,
+    runs,
     sandboxes,
     scenarios,
     secrets_cmd,
@@ -21,7 +22,7 @@ from sandbench.errors import SandbenchError
 
 Handler = Callable[[argparse.Namespace], int]
 
-GROUPS = (scenarios, benchmarks, sandboxes, images, secrets_cmd, doctor, config_cmd)
+GROUPS = (runs, scenarios, benchmarks, sandboxes, images, secrets_cmd, doctor, config_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -60,6 +60,15 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_validate)
 
+    p = sub.add_parser(
+        "check", help="FORWARD (reference scores 1.0) and REVERSE (baseline below 1.0)"
+    )
+    p.add_argument("ref", metavar="ID|NAME")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--no-cache", action="store_true", help="ignore the result cache")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_check)
+
     p = sub.add_parser("archive", help="archive a scenario (its runs and versions are kept)")
     p.add_argument("ref", metavar="ID|NAME")
     p.set_defaults(handler=cmd_archive)
@@ -290,3 +299,71 @@ def cmd_archive(args: argparse.Namespace) -> int:
         record = store.archive_scenario(args.ref)
     print(f"archived  {record.id}  {record.name}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from sandbench.cli.runs import LivePrinter, parse_env, runner_session
+    from sandbench.runner.validation import check
+
+    with runner_session() as (_store, runner):
+        if not args.json:
+            runner.bus.subscribe(LivePrinter())
+        report = check(runner, args.ref, use_cache=not args.no_cache, env=parse_env(args.env))
+    if args.json:
+        emit_json(
+            {
+                "scenario": report.scenario,
+                "ok": report.ok,
+                "forward": {
+                    "ok": report.forward_ok,
+                    "run": report.forward.id,
+                    "score": report.forward.score,
+                    "state": report.forward.state.value,
+                },
+                "reverse": {
+                    "ok": report.reverse_ok,
+                    "run": report.reverse.id,
+                    "score": report.reverse.score,
+                    "state": report.reverse.state.value,
+                },
+                "scorers": [
+                    {
+                        "name": v.name,
+                        "reference": v.reference,
+                        "baseline": v.baseline,
+                        "problem": v.problem,
+                    }
+                    for v in report.scorers
+                ],
+            }
+        )
+        return 0 if report.ok else 1
+
+    def total(run: Any) -> str:
+        return "-" if run.score is None else f"{run.score:.3f}"
+
+    print()
+    print(
+        table(
+            ["SCORER", "REFERENCE", "BASELINE", "PROBLEM"],
+            [
+                [
+                    v.name,
+                    "-" if v.reference is None else f"{v.reference:g}",
+                    "-" if v.baseline is None else f"{v.baseline:g}",
+                    v.problem or "ok",
+                ]
+                for v in report.scorers
+            ],
+        )
+    )
+    verdict = "ok" if report.forward_ok else f"FAIL ({report.forward.state.value}"
+    verdict += (
+        ""
+        if report.forward_ok
+        else (f": {report.forward.failure_reason})" if report.forward.failure_reason else ")")
+    )
+    print(f"FORWARD  reference total {total(report.forward)} (must be 1.0): {verdict}")
+    verdict = "ok" if report.reverse_ok else f"FAIL ({report.reverse.state.value})"
+    print(f"REVERSE  baseline total {total(report.reverse)} (must be below 1.0): {verdict}")
+    return 0 if report.ok else 1

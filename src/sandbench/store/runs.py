@@ -74,7 +74,11 @@ class RunStore(ScenarioStore):
             if row is None:
                 raise NotFound(f"no run {run_id!r}")
             duration = now_ms() - row["start_time_ms"] if state.finished else None
-            score = weighted_total(self._results(conn, run_id, with_output=False))
+            # only a fully scored run has a total; a failed or canceled one has none
+            scored = state in (RunState.SCORED, RunState.COMPLETED)
+            score = (
+                weighted_total(self._results(conn, run_id, with_output=False)) if scored else None
+            )
             conn.execute(
                 "UPDATE scenario_runs SET state = ?, score = ?, duration_ms = ?,"
                 " failure_reason = coalesce(?, failure_reason),"

@@ -1,0 +1,334 @@
+"""Scenario runs: sandbox, solution, scorers, weighted total — and reruns.
+
+States: running → scoring → scored → completed, or canceled / failed. An infrastructure
+failure (sandbox gone, image missing, engine error) fails the run; it is never a score.
+Scorer output is redacted of secret values and stored chunk by chunk as it streams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Callable
+
+from sandbench import secrets
+from sandbench.engine import Engine
+from sandbench.errors import InvalidInput, NotFound, SandbenchError
+from sandbench.model.runs import RunState, ScenarioRun, ScorerState, Solution, latest_attempts
+from sandbench.model.sandbox import SandboxState
+from sandbench.model.scenario import IdleAction, IdleConfiguration, Scenario, ScoringFunction
+from sandbench.runner import solutions
+from sandbench.runner.cache import cache_key
+from sandbench.runner.events import (
+    EventBus,
+    OutputChunk,
+    RunFinished,
+    RunStateChanged,
+    ScorerFinished,
+    ScorerStarted,
+    StepOutput,
+)
+from sandbench.runner.redaction import RedactingStream
+from sandbench.scoring import ScorerContext, run_scorer
+from sandbench.store import Store
+
+# A run's sandbox waits for reruns: suspended when idle, not shut down by a keep-alive.
+RUN_SANDBOX_IDLE = IdleConfiguration(idle_time_seconds=600, on_idle=IdleAction.SUSPEND)
+
+
+class RunCanceled(SandbenchError):
+    exit_code = 130
+
+
+class Runner:
+    def __init__(self, store: Store, engine: Engine, bus: EventBus | None = None) -> None:
+        self.store = store
+        self.engine = engine
+        self.bus = bus or EventBus()
+        self._cancel: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ public
+
+    def run(
+        self,
+        scenario_ref: str,
+        *,
+        solution: Solution = Solution.REFERENCE,
+        agent_command: str | None = None,
+        env: dict[str, str] | None = None,
+        version: int | None = None,
+        use_cache: bool = True,
+        keep_sandbox: bool = True,
+        benchmark_run_id: str | None = None,
+        on_created: Callable[[ScenarioRun], None] | None = None,
+    ) -> ScenarioRun:
+        """Run a scenario version to the end; returns the stored run (completed or not)."""
+        record = self.store.get_scenario(scenario_ref, version)
+        scenario = record.scenario
+        if solution == Solution.AGENT and not agent_command:
+            raise InvalidInput("an agent solution needs --agent CMD")
+        spec = self.engine.spec_for(scenario, env=env)  # fails early on missing requirements
+        key = cache_key(self.store, self.engine, scenario, spec, solution, agent_command)
+        run = self.store.create_run(
+            record.id,
+            record.version,
+            solution,
+            benchmark_run_id=benchmark_run_id,
+            name=scenario.name,
+            owner_pid=os.getpid(),
+        )
+        self.store.update_run(run.id, cache_key=key)
+        if on_created is not None:
+            on_created(run)
+        self._emit_state(run.id, RunState.RUNNING)
+        cached = self.store.cached_run(key) if key and use_cache else None
+        if cached is not None:
+            return self._from_cache(run.id, cached)
+        cancel = self._cancel_event(run.id)
+        sandbox_id = None
+        try:
+            spec = spec.model_copy(update={"scenario_run_id": run.id, "name": scenario.name})
+            if keep_sandbox and spec.idle is None:
+                spec = spec.model_copy(
+                    update={"idle": RUN_SANDBOX_IDLE, "keep_alive_seconds": None}
+                )
+            self._step(
+                run.id, "sandbox", f"starting a {scenario.size.value} sandbox from {spec.image}\n"
+            )
+            sandbox = self.engine.create(spec, detach=keep_sandbox)
+            sandbox_id = sandbox.id
+            self.store.update_run(run.id, sandbox_id=sandbox_id)
+            self._check_cancel(run.id, cancel)
+            applied = solutions.apply(
+                solution,
+                scenario,
+                self.engine,
+                sandbox_id,
+                lambda stream, text: self._step(run.id, "solution", text, stream),
+                agent_command=agent_command,
+            )
+            self.store.update_run(run.id, solution_detail=json.dumps(applied.detail))
+            if applied.usage is not None:
+                self.store.update_run(run.id, usage=applied.usage.model_dump_json())
+            self._check_cancel(run.id, cancel)
+            self._score(run.id, scenario, sandbox_id, scenario.scorers, cancel)
+            return self._finish(run.id, RunState.COMPLETED)
+        except RunCanceled:
+            return self._finish(run.id, RunState.CANCELED, "canceled")
+        except solutions.SolutionFailed as error:
+            return self._finish(run.id, RunState.FAILED, str(error))
+        except SandbenchError as error:
+            if cancel.is_set() or self.store.cancel_requested(run.id):
+                return self._finish(run.id, RunState.CANCELED, "canceled")
+            return self._finish(run.id, RunState.FAILED, f"infrastructure: {error}")
+        finally:
+            with self._lock:
+                self._cancel.pop(run.id, None)
+            if sandbox_id is not None and not keep_sandbox:
+                with contextlib.suppress(SandbenchError):
+                    self.engine.shutdown(sandbox_id)
+
+    def rerun_scorers(self, run_id: str, scorer: str | None = None) -> ScenarioRun:
+        """Score again in the run's sandbox (resumed if suspended, recreated if gone); each
+        rerun is a new attempt beside the earlier ones."""
+        run = self.store.get_run(run_id)
+        if not run.state.finished:
+            raise InvalidInput(f"run {run_id} is still {run.state.value}")
+        if run.cache_hit:
+            raise InvalidInput(
+                f"run {run_id} was a cache hit and has no sandbox; rerun the whole run"
+                " (`sandbench runs rerun RUN --whole --no-cache`)"
+            )
+        scenario = self.store.get_scenario(run.scenario_id, run.scenario_version).scenario
+        names = [f.name for f in scenario.scorers]
+        if scorer is not None and scorer not in names:
+            raise InvalidInput(
+                f"scenario {scenario.name!r} has no scorer {scorer!r} ({', '.join(names)})"
+            )
+        functions = [f for f in scenario.scorers if scorer is None or f.name == scorer]
+        cancel = self._cancel_event(run.id)
+        try:
+            sandbox_id = self._sandbox_for_rerun(run, scenario)
+            self._score(run.id, scenario, sandbox_id, functions, cancel)
+            return self._finish(run.id, RunState.COMPLETED)
+        except RunCanceled:
+            return self._finish(run.id, RunState.CANCELED, "canceled")
+        except SandbenchError as error:
+            return self._finish(run.id, RunState.FAILED, f"infrastructure: {error}")
+        finally:
+            with self._lock:
+                self._cancel.pop(run.id, None)
+
+    def rerun(
+        self, run_id: str, *, use_cache: bool = True, agent_command: str | None = None
+    ) -> ScenarioRun:
+        """A whole new run of the same scenario version with the same solution."""
+        run = self.store.get_run(run_id)
+        detail = json.loads(self.store.run_extras(run_id)["solution_detail"] or "{}")
+        return self.run(
+            run.scenario_id,
+            version=run.scenario_version,
+            solution=run.solution,
+            agent_command=agent_command or detail.get("command"),
+            use_cache=use_cache,
+        )
+
+    def cancel(self, run_id: str) -> None:
+        """Ask a run to stop, in this process or another; its sandbox goes at once."""
+        self.store.request_cancel(run_id)
+        with self._lock:
+            event = self._cancel.get(run_id)
+        if event is not None:
+            event.set()
+        run = self.store.get_run(run_id)
+        if run.sandbox_id and not run.state.finished:
+            with contextlib.suppress(SandbenchError):
+                self.engine.shutdown(run.sandbox_id)
+
+    # ------------------------------------------------------------------ steps
+
+    def _cancel_event(self, run_id: str) -> threading.Event:
+        with self._lock:
+            return self._cancel.setdefault(run_id, threading.Event())
+
+    def _check_cancel(self, run_id: str, cancel: threading.Event) -> None:
+        if cancel.is_set() or self.store.cancel_requested(run_id):
+            raise RunCanceled(f"run {run_id} canceled")
+
+    def _emit_state(self, run_id: str, state: RunState, detail: str = "") -> None:
+        self.bus.emit(RunStateChanged(run_id, state, detail))
+
+    def _step(self, run_id: str, step: str, text: str, stream: str = "stdout") -> None:
+        self.bus.emit(StepOutput(run_id, step, stream, text))
+
+    def _sandbox_for_rerun(self, run: ScenarioRun, scenario: Scenario) -> str:
+        if run.sandbox_id:
+            try:
+                sandbox = self.store.get_sandbox(run.sandbox_id)
+            except NotFound:
+                sandbox = None
+            if sandbox is not None and sandbox.status in (
+                SandboxState.RUNNING,
+                SandboxState.SUSPENDED,
+            ):
+                return sandbox.id  # exec resumes a suspended one transparently
+        if run.solution not in (Solution.BASELINE, Solution.REFERENCE):
+            raise InvalidInput(
+                f"the sandbox of run {run.id} is gone and an {run.solution.value} solution"
+                " cannot be replayed; rerun the whole run instead"
+            )
+        self._step(run.id, "sandbox", "the run's sandbox is gone: recreating it\n")
+        spec = self.engine.spec_for(scenario).model_copy(
+            update={"scenario_run_id": run.id, "idle": RUN_SANDBOX_IDLE, "keep_alive_seconds": None}
+        )
+        sandbox = self.engine.create(spec, detach=True)
+        solutions.apply(
+            run.solution,
+            scenario,
+            self.engine,
+            sandbox.id,
+            lambda stream, text: self._step(run.id, "solution", text, stream),
+        )
+        self.store.update_run(run.id, sandbox_id=sandbox.id)
+        return sandbox.id
+
+    def _score(
+        self,
+        run_id: str,
+        scenario: Scenario,
+        sandbox_id: str,
+        functions: list[ScoringFunction],
+        cancel: threading.Event,
+    ) -> None:
+        self.store.set_run_state(run_id, RunState.SCORING)
+        self._emit_state(run_id, RunState.SCORING)
+        secret_values = list(secrets.get_values(scenario.required_secret_names or []).values())
+        for function in functions:
+            self._check_cancel(run_id, cancel)
+            self._score_one(run_id, scenario, sandbox_id, function, secret_values)
+        self.store.set_run_state(run_id, RunState.SCORED)
+        self._emit_state(run_id, RunState.SCORED)
+
+    def _score_one(
+        self,
+        run_id: str,
+        scenario: Scenario,
+        sandbox_id: str,
+        function: ScoringFunction,
+        secret_values: list[str],
+    ) -> None:
+        result = self.store.start_scorer(
+            run_id, function.name, function.scorer.type, function.weight
+        )
+        self.bus.emit(
+            ScorerStarted(
+                run_id, result.id, result.name, result.type, result.weight, result.attempt
+            )
+        )
+        streams = {name: RedactingStream(secret_values) for name in ("stdout", "stderr")}
+
+        def write(stream: str, text: str) -> None:
+            if text:
+                self.store.append_output(result.id, stream, text)
+                self.bus.emit(OutputChunk(run_id, result.id, function.name, stream, text))
+
+        def on_output(stream: str, text: str) -> None:
+            write(stream, streams[stream].feed(text))
+
+        sandbox = self.store.get_sandbox(sandbox_id)
+        workdir = sandbox.spec.working_directory if sandbox.spec else "/"
+        context = ScorerContext(
+            exec=lambda command, *, env=None, timeout=None, on_output=None: self.engine.exec(
+                sandbox_id, command, env=env, timeout=timeout, on_output=on_output
+            ),
+            write_file=lambda path, text: self.engine.write_file(sandbox_id, path, text),
+            workdir=workdir,
+            timeout=float(scenario.timeout_sec),
+            on_output=on_output,
+            custom_script=lambda kind: self.store.get_custom_scorer(kind).bash_script,
+        )
+        try:
+            outcome = run_scorer(function.scorer, context)
+        except SandbenchError as error:  # infrastructure: the run fails, no score
+            for name, stream in streams.items():
+                write(name, stream.flush())
+            finished = self.store.finish_scorer(
+                result.id, ScorerState.ERROR, details={"reason": f"infrastructure: {error}"}
+            )
+            self.bus.emit(ScorerFinished(run_id, finished))
+            raise
+        for name, stream in streams.items():
+            write(name, stream.flush())
+        finished = self.store.finish_scorer(
+            result.id,
+            outcome.state,
+            score=outcome.score,
+            exit_code=outcome.exit_code,
+            details=outcome.details,
+        )
+        self.bus.emit(ScorerFinished(run_id, finished))
+
+    def _from_cache(self, run_id: str, cached: ScenarioRun) -> ScenarioRun:
+        self.store.update_run(run_id, cache_hit=1)
+        self._step(run_id, "cache", f"unchanged since run {cached.id}: reusing its results\n")
+        for result in latest_attempts(cached.scorer_results):
+            copy = self.store.copy_scorer_result(run_id, result)
+            self.bus.emit(ScorerFinished(run_id, copy))
+        if cached.usage is not None:
+            self.store.update_run(run_id, usage=cached.usage.model_dump_json())
+        return self._finish(run_id, RunState.COMPLETED)
+
+    def _finish(self, run_id: str, state: RunState, reason: str | None = None) -> ScenarioRun:
+        if state == RunState.COMPLETED:
+            self.store.set_run_state(run_id, RunState.SCORED)
+        self.store.set_run_state(run_id, state, failure_reason=reason)
+        self._emit_state(run_id, state, reason or "")
+        run = self.store.get_run(run_id)
+        self.bus.emit(RunFinished(run_id, run))
+        return run
+
+
+__all__ = ["RunCanceled", "Runner"]
