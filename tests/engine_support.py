@@ -70,6 +70,14 @@ def engine(store: Store) -> Iterator[Engine]:
     require_podman()
     with Engine(store) as opened:
         yield opened
+        # detached sandboxes (a run keeps its sandbox for reruns) outlive close(): end them
+        from sandbench.model import SandboxState
+
+        for sandbox in store.list_sandboxes(statuses=[s for s in SandboxState if not s.terminal]):
+            try:
+                opened.shutdown(sandbox.id)
+            except Exception as error:
+                print(f"could not shut down {sandbox.id}: {error}")
 
 
 def cgroup_file(engine: Engine, sandbox_id: str, controller: str, name: str) -> Path:

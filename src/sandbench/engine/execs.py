@@ -135,12 +135,15 @@ def run_exec(
                 on_output(stream, text)
 
     try:
-        start = client.api.post(
-            f"/exec/{exec_id}/start",
-            data=json.dumps({"Detach": False, "Tty": False}),
-            stream=True,
-            timeout=None,
-        )
+        try:
+            start = client.api.post(
+                f"/exec/{exec_id}/start",
+                data=json.dumps({"Detach": False, "Tty": False}),
+                stream=True,
+                timeout=None,
+            )
+        except Exception as error:
+            raise EngineError(f"exec in {container} failed to start: {error}") from error
         if start.status_code >= 400:
             raise EngineError(f"exec in {container[:12]} failed: {_message(start)}")
         raw = start.raw
@@ -156,9 +159,12 @@ def run_exec(
             emit(stream, text)
     finally:
         finished.set()
-    info = client.api.get(f"/exec/{exec_id}/json")
-    info.raise_for_status()
-    details = info.json()
+    try:
+        info = client.api.get(f"/exec/{exec_id}/json")
+        info.raise_for_status()
+        details = info.json()
+    except Exception as error:  # the container went away under the command
+        raise EngineError(f"exec in {container} ended without an exit code: {error}") from error
     result.duration_ms = int((time.monotonic() - started) * 1000)
     result.timed_out = timed_out.is_set()
     code = details.get("ExitCode")

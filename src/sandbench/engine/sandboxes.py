@@ -536,6 +536,15 @@ class Engine:
                 on_output=on_output,
             )
         self._check_health(sandbox.id)
+        after = self.store.get_sandbox(sandbox.id)
+        if after.status != SandboxState.RUNNING:
+            # The sandbox died under the command (OOM kill, removed, shut down): that is an
+            # infrastructure failure, not the command's result.
+            reason = after.failure_reason or after.shutdown_reason or "ended"
+            raise EngineError(
+                f"sandbox {sandbox.id} is {after.status.value} ({reason}) after the command"
+                + (f": {after.failure_detail}" if after.failure_detail else "")
+            )
         return result
 
     def _exec_in_thread(
