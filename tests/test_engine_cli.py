@@ -8,13 +8,14 @@ import pty
 import select
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from sandbench.engine import Engine, PodmanUnavailable
-from sandbench.engine.service import connect
+from sandbench.engine.service import Connection, connect, start_private
 from sandbench.model import SandboxState
 from sandbench.store import Store
 from tests.engine_support import containers_of, require_podman, scenario
@@ -332,3 +333,24 @@ def test_configured_uri_and_container_host_are_used(
     from_env = connect(None)
     assert from_env.source == "CONTAINER_HOST" and from_env.client.ping()
     from_env.close()
+
+
+def test_private_service_outlives_the_thread_that_started_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PR_SET_PDEATHSIG follows the parent thread: a service started from a worker thread
+    must not die when that thread ends (it did, mid-benchmark)."""
+    require_podman()
+    monkeypatch.delenv("CONTAINER_HOST", raising=False)
+    box: dict[str, object] = {}
+    worker = threading.Thread(target=lambda: box.setdefault("c", start_private()))
+    worker.start()
+    worker.join()
+    connection = box["c"]
+    assert isinstance(connection, Connection)
+    try:
+        time.sleep(1.0)  # give a wrongly delivered SIGTERM time to land
+        assert connection.process is not None and connection.process.poll() is None
+        assert connection.client.ping()
+    finally:
+        connection.close()

@@ -32,6 +32,11 @@ class Config(BaseModel):
     concurrency: int = Field(
         default=2, ge=1, le=64, description="Scenario runs at once in a benchmark run."
     )
+    trust_host_ca: bool = Field(
+        default=True,
+        description="Give sandboxes with network the host's CA bundle (needed behind a"
+        " TLS-intercepting proxy).",
+    )
     oci_runtime: str | None = Field(
         default=None, description="OCI runtime override (runc, crun). Unset: detect one that works."
     )

@@ -16,13 +16,24 @@ from sandbench.cli import (
     runs,
     sandboxes,
     scenarios,
+    scorers_cmd,
     secrets_cmd,
 )
 from sandbench.errors import SandbenchError
 
 Handler = Callable[[argparse.Namespace], int]
 
-GROUPS = (runs, scenarios, benchmarks, sandboxes, images, secrets_cmd, doctor, config_cmd)
+GROUPS = (
+    runs,
+    scenarios,
+    benchmarks,
+    scorers_cmd,
+    sandboxes,
+    images,
+    secrets_cmd,
+    doctor,
+    config_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

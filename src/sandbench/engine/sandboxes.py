@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -338,7 +339,10 @@ class Engine:
             self.store.update_sandbox(sandbox_id, disk_dir=str(rootfs.directory))
             workdir = merged / spec.working_directory.lstrip("/")
             workdir.mkdir(parents=True, exist_ok=True)  # on the sized disk, no exec needed
-            container = self._create_container(sandbox_id, spec, merged, rootfs.bind_mounts())
+            extra_env = self._trust_host_ca(spec, merged)
+            container = self._create_container(
+                sandbox_id, spec, merged, rootfs.bind_mounts(), extra_env
+            )
             self.store.update_sandbox(sandbox_id, container_id=container.id)
             container.start()
         except Exception as error:
@@ -390,8 +394,30 @@ class Engine:
         env["SANDBENCH_WORKDIR"] = spec.working_directory
         return env
 
+    def _trust_host_ca(self, spec: SandboxSpec, merged: Path) -> dict[str, str]:
+        """Behind a TLS-intercepting proxy the host trusts a CA the image does not: give a
+        networked sandbox the host's bundle (in its own disk) so pip, uv and curl work."""
+        bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+        target = merged / "etc/ssl/certs/ca-certificates.crt"
+        if (
+            not self.config.trust_host_ca
+            or spec.network == NetworkPolicy.NONE
+            or not bundle.is_file()
+            or not target.parent.is_dir()
+        ):
+            return {}
+        target.unlink(missing_ok=True)  # may be a symlink into the read-only image
+        shutil.copyfile(bundle, target)
+        path = "/etc/ssl/certs/ca-certificates.crt"
+        return {"SSL_CERT_FILE": path, "REQUESTS_CA_BUNDLE": path, "PIP_CERT": path}
+
     def _create_container(
-        self, sandbox_id: str, spec: SandboxSpec, merged: Path, mounts: list[dict[str, str]]
+        self,
+        sandbox_id: str,
+        spec: SandboxSpec,
+        merged: Path,
+        mounts: list[dict[str, str]],
+        extra_env: dict[str, str],
     ) -> Any:
         found = self.host
         cpu_period = 100_000
@@ -413,7 +439,7 @@ class Engine:
             hostname=_hostname(sandbox_id),
             mounts=mounts,  # /etc/hosts & co. on the sized disk, not Podman's run root
             labels=labels,
-            environment=self._container_env(spec),
+            environment={**extra_env, **self._container_env(spec)},
             working_dir=spec.working_directory,
             cpu_period=cpu_period,
             cpu_quota=int(spec.resources.cpu * cpu_period),

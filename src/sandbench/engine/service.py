@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import ctypes
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from podman import PodmanClient
 
@@ -101,6 +103,37 @@ def _set_parent_death_signal() -> None:  # runs in the child before exec
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+# The parent-death signal fires when the parent *thread* ends, not the process. A service
+# started from a short-lived worker thread would die with it, so every service is started
+# by one keeper thread that lives as long as the process.
+_requests: queue.Queue[tuple[dict[str, Any], queue.Queue[Any]]] = queue.Queue()
+_keeper: threading.Thread | None = None
+_keeper_lock = threading.Lock()
+
+
+def _keep() -> None:
+    while True:
+        kwargs, reply = _requests.get()
+        try:
+            reply.put(subprocess.Popen(**kwargs))
+        except BaseException as error:  # handed back to the caller
+            reply.put(error)
+
+
+def _spawn_from_keeper(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    global _keeper
+    with _keeper_lock:
+        if _keeper is None or not _keeper.is_alive():
+            _keeper = threading.Thread(target=_keep, name="podman-service-keeper", daemon=True)
+            _keeper.start()
+    reply: queue.Queue[Any] = queue.Queue()
+    _requests.put(({"args": args, **kwargs}, reply))
+    outcome = reply.get()
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome  # type: ignore[no-any-return]
+
+
 _started: list[subprocess.Popen[bytes]] = []
 _started_lock = threading.Lock()
 
@@ -116,7 +149,7 @@ def start_private() -> Connection:
     socket.unlink(missing_ok=True)
     uri = f"unix://{socket}"
     log = (paths.log_dir() / "podman-service.log").open("ab")
-    process = subprocess.Popen(
+    process = _spawn_from_keeper(
         [podman, "system", "service", "--time=0", uri],
         stdout=log,
         stderr=log,

@@ -57,7 +57,8 @@ class ScorerOutcome:
 
 
 _SCORE_LINE = re.compile(
-    r"^\s*(?:score\s*=\s*)?(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+    r"^\s*(?:score\s*=\s*)?(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$",
+    re.IGNORECASE,  # SCORE=1 is as clear as score=1
 )
 
 
