@@ -23,7 +23,7 @@ from sandbench.model import parse_scenarios  # noqa: E402
 from sandbench.model.documents import ParsedScenario  # noqa: E402
 from sandbench.store import Store  # noqa: E402
 
-N = int(os.environ.get("SANDBENCH_BENCH_SCENARIOS", "20000"))
+N = int(os.environ.get("SANDBENCH_BENCH_STORE_SCENARIOS", "20000"))
 REPEAT = int(os.environ.get("SANDBENCH_BENCH_REPEAT", "30"))
 
 
