@@ -43,7 +43,11 @@ def log_dir() -> Path:
 def runtime_dir() -> Path:
     """Sockets and pid files of processes sandbench starts itself."""
     home = _home()
-    return _ensure(home / "run" if home else platformdirs.user_runtime_path(APP))
+    if home:
+        return _ensure(home / "run")
+    if not os.environ.get("XDG_RUNTIME_DIR"):  # usual for root over SSH: no warning, our own
+        return _ensure(data_dir() / "run")
+    return _ensure(platformdirs.user_runtime_path(APP))
 
 
 def database_path() -> Path:

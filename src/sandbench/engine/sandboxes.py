@@ -628,27 +628,33 @@ class Engine:
         self, sandbox_id: str, path: str, content: bytes | str, mode: int = 0o644
     ) -> None:
         sandbox = self._ready(sandbox_id)
+        spec = sandbox.spec
+        assert spec is not None
         data = content.encode() if isinstance(content, str) else content
-        target = path if path.startswith("/") else f"{sandbox.spec.working_directory}/{path}"  # type: ignore[union-attr]
+        target = path if path.startswith("/") else f"{spec.working_directory}/{path}"
         directory, _, name = target.rpartition("/")
+        directory = directory or "/"
+        buffer = BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            if spec.user is not None:
+                info.uid = spec.user.uid
+            archive.addfile(info, BytesIO(data))
         with self._activity(sandbox.id):
-            run_exec(
-                self.client,
-                self._container_name(sandbox.id),
-                ["mkdir", "-p", directory or "/"],
-                user="0",
-            )
-            buffer = BytesIO()
-            with tarfile.open(fileobj=buffer, mode="w") as archive:
-                info = tarfile.TarInfo(name)
-                info.size, info.mode, info.mtime = len(data), mode, int(time.time())
-                spec = sandbox.spec
-                if spec is not None and spec.user is not None:
-                    info.uid = spec.user.uid
-                archive.addfile(info, BytesIO(data))
             container = self.client.containers.get(self._container_name(sandbox.id))
-            if not container.put_archive(directory or "/", buffer.getvalue()):
-                raise EngineError(f"could not write {target} in sandbox {sandbox.id}")
+            try:
+                if container.put_archive(directory, buffer.getvalue()):
+                    return
+            except (PodmanNotFound, APIError):
+                pass  # most often the directory is missing: make it, then try once more
+            made = run_exec(
+                self.client, container.name, ["mkdir", "-p", directory], user=self._user(spec)
+            )
+            if made.exit_code != 0 or not container.put_archive(directory, buffer.getvalue()):
+                raise EngineError(
+                    f"could not write {target} in sandbox {sandbox.id}: {made.output.strip()}"
+                )
 
     def read_file(self, sandbox_id: str, path: str) -> bytes:
         sandbox = self._ready(sandbox_id)

@@ -67,10 +67,11 @@ def parse_score(stdout: str) -> tuple[float | None, str]:
 
     Returns (score, "") or (None, why not).
     """
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    if not lines:
+    end = len(stdout.rstrip())
+    if end == 0:
         return None, "the scorer printed nothing; its last line must be score=X (0..1)"
-    last = lines[-1].strip()
+    # only the tail: a scorer may print a million lines before its score
+    last = stdout[max(0, end - 4096) : end].splitlines()[-1].strip()
     match = _SCORE_LINE.match(last)
     if match is None:
         return None, f"the last line {last[:80]!r} is not score=X or a number"
