@@ -13,7 +13,7 @@ setup:
 	bash scripts/setup.sh
 
 run: setup
-	$(BIN)/sandbench scenarios import sample_scenarios
+	bash scripts/load-samples.sh
 	exec $(BIN)/sandbench
 
 test: setup
