@@ -174,3 +174,37 @@ def test_bad_run_input_is_a_message(answer: str, tmp_path: Path) -> None:
     assert json.loads(given.stdout)["state"] == "completed"
     unknown = sandbench("run", "no-such-scenario")
     assert unknown.returncode == 1 and "no scenario" in unknown.stderr
+
+
+def test_interactive_solution_scores_what_the_user_did_in_the_shell(answer: str) -> None:
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the CLI in a pseudo-terminal
+        os.execvpe(
+            sys.executable,
+            [sys.executable, "-m", "sandbench", "run", answer, "--solution", "interactive"],
+            os.environ,
+        )
+    output, deadline, typed = b"", time.monotonic() + 120, False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the terminal closed: the CLI exited
+            break
+        if not chunk:
+            break
+        output += chunk
+        if not typed and b"exit it to score" in output:
+            time.sleep(1)  # let the shell start reading its terminal
+            os.write(fd, b"echo 42 > answer.txt; exit\n")
+            typed = True
+    _, status = os.waitpid(pid, 0)
+    assert typed, output.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, output.decode(errors="replace")
+    assert b"TOTAL 1.000" in output
