@@ -40,14 +40,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sandbench",
         description="A terminal workbench for agent-evaluation scenarios run in Podman"
-        " sandboxes. (Bare `sandbench` will open the terminal workbench; until it ships,"
-        " it prints this help.)",
+        " sandboxes. Bare `sandbench` in a terminal opens the workbench; the commands below"
+        " work headless.",
     )
     parser.add_argument("--version", action="version", version=f"sandbench {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for group in GROUPS:
         group.register(commands)
     return parser
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _open_workbench(args: argparse.Namespace) -> int:
+    from sandbench.tui import main as workbench  # Textual only when the workbench opens
+
+    return workbench()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,9 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.rest = rest
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
-        # A subcommand group without its action, or bare `sandbench` (the TUI comes later).
-        (getattr(args, "group_parser", None) or parser).print_help()
-        return 0
+        group = getattr(args, "group_parser", None)
+        if group is None and _interactive():
+            handler = _open_workbench  # bare `sandbench` in a terminal
+        else:
+            # A subcommand group without its action, or bare `sandbench` with no terminal.
+            (group or parser).print_help()
+            return 0
     try:
         return handler(args)
     except SandbenchError as error:

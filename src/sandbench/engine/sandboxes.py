@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import os
 import queue
+import shlex
 import shutil
 import subprocess
 import sys
@@ -1030,8 +1031,6 @@ def _hostname(sandbox_id: str) -> str:
 
 
 def _quote(text: str) -> str:
-    import shlex
-
     return shlex.quote(text)
 
 

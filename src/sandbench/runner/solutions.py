@@ -66,7 +66,7 @@ def apply(
         if not agent_command:
             raise InvalidInput("an agent solution needs --agent CMD")
         return _agent(agent_command, scenario, engine, sandbox_id, emit)
-    return _interactive(engine, sandbox_id)
+    return _interactive(engine, sandbox_id, emit)
 
 
 def _reference(scenario: Scenario, engine: Engine, sandbox_id: str, emit: Emit) -> Applied:
@@ -139,9 +139,9 @@ def _agent(
     return Applied({"solution": "agent", "command": command, "exit_code": code}, usage)
 
 
-def _interactive(engine: Engine, sandbox_id: str) -> Applied:
+def _interactive(engine: Engine, sandbox_id: str, emit: Emit) -> Applied:
     if not sys.stdin.isatty():
         raise InvalidInput("an interactive solution needs a terminal")
-    print(f"sandbench: a shell in sandbox {sandbox_id}; exit it to score", file=sys.stderr)
+    emit("stderr", f"a shell in sandbox {sandbox_id}; exit it to score\n")
     code = engine.shell(sandbox_id)
     return Applied({"solution": "interactive", "shell_exit_code": code})

@@ -1,0 +1,356 @@
+"""The sandbench workbench: a Textual app over the headless core.
+
+The app owns the long work (runs, reruns) in thread workers, turns runner events into
+typed messages for the screens, and turns every failure from below into a notification.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
+from textual.theme import Theme
+
+from sandbench import config as config_module
+from sandbench.errors import SandbenchError
+from sandbench.model.runs import RunState
+from sandbench.runner.events import RunFinished
+from sandbench.tui import keys
+from sandbench.tui.errors import Notice, describe
+from sandbench.tui.messages import (
+    EventBridge,
+    RunCreated,
+    RunEvents,
+    RunEventsPending,
+    RunUpdated,
+    RunWorkEnded,
+    WorkFailed,
+    reporting,
+)
+from sandbench.tui.modals import ConfirmScreen, HelpRow, HelpScreen, RunChoice
+from sandbench.tui.run import RunScreen
+from sandbench.tui.scenarios import ScenariosScreen
+from sandbench.tui.themes import DEFAULT_THEME, NO_COLOR_THEME, load_themes
+from sandbench.tui.workbench import RunDetail, Workbench
+
+
+class SandbenchApp(App[int]):
+    TITLE = "sandbench"
+    CSS_PATH = "sandbench.tcss"
+    BINDINGS = keys.bindings(keys.APP)
+
+    def __init__(self, workbench: Workbench, *, theme_dirs: list[Path] | None = None) -> None:
+        super().__init__()
+        self.workbench = workbench
+        self.bridge = EventBridge(self)
+        self.running: dict[str, str] = {}  # runs started here and not finished: id -> name
+        self.busy_runs: set[str] = set()  # runs being rescored from here
+        self.startup_notices: list[Notice] = []
+        self.notice_log: deque[Notice] = deque(maxlen=100)  # what was shown, newest last
+        self._unsubscribe = None
+
+        loaded = load_themes(theme_dirs)
+        for theme in loaded.themes.values():
+            self.register_theme(theme)
+        for problem in loaded.problems:
+            self.startup_notices.append(Notice("Theme file skipped", problem, "warning"))
+        try:
+            wanted = config_module.load().theme
+        except SandbenchError as error:
+            self.startup_notices.append(
+                Notice("Config ignored", f"{error}\nFix it or `sandbench config set KEY ''`.")
+            )
+            wanted = DEFAULT_THEME
+        if self.no_color and NO_COLOR_THEME in self.available_themes:
+            wanted = NO_COLOR_THEME
+        if wanted not in self.available_themes:
+            self.startup_notices.append(
+                Notice(
+                    "Theme not found",
+                    f"no theme named {wanted!r}; put a {wanted}.toml in {theme_dirs_hint()}",
+                    "warning",
+                )
+            )
+            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        self._initial_theme = self._shown_theme = wanted
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification is kept in ``notice_log``; text from below is never markup."""
+        self.notice_log.append(Notice(title, message, severity))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    # ------------------------------------------------------------------ start and stop
+
+    def on_mount(self) -> None:
+        self.theme = self._initial_theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self._unsubscribe = self.workbench.bus.subscribe(self.bridge)
+        for notice in self.startup_notices:
+            self.notify(notice.message, title=notice.title, severity=notice.severity)  # type: ignore[arg-type]
+        self.push_screen(ScenariosScreen())
+        self._probe_engine()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    @work(thread=True, exit_on_error=False, group="engine")
+    def _probe_engine(self) -> None:
+        """Connect to Podman at start-up (recovering orphans), so a missing Podman is said
+        at once, not at the first run."""
+        with reporting(self, "Podman"):
+            self.workbench.check_engine()
+
+    async def action_quit(self) -> None:
+        active = set(self.running) | self.busy_runs
+        if not active:
+            self.exit(0)
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._cancel_and_exit(sorted(active))
+
+        count = len(active)
+        self.push_screen(
+            ConfirmScreen(
+                "Quit",
+                f"{count} run{'s are' if count > 1 else ' is'} still going. Cancel and quit?",
+                "Cancel and quit",
+            ),
+            confirmed,
+        )
+
+    @work(thread=True, exit_on_error=False, group="quit")
+    def _cancel_and_exit(self, run_ids: list[str]) -> None:
+        for run_id in run_ids:
+            with reporting(self, "Cancel"):
+                self.workbench.cancel(run_id)
+        self.call_from_thread(self.exit, 0)
+
+    # ------------------------------------------------------------------ themes
+
+    def _theme_changed(self, theme: Theme) -> None:
+        if theme.name == self._shown_theme:
+            return  # the start-up theme arriving (NO_COLOR's is never saved)
+        self._shown_theme = theme.name
+        self._save_theme(theme.name)
+
+    @work(thread=True, exit_on_error=False, group="config")
+    def _save_theme(self, name: str) -> None:
+        with reporting(self, "Remember theme"):
+            config_module.set_value("theme", name)
+
+    # ------------------------------------------------------------------ help and palette
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.help_sections(self.screen)))
+
+    def help_sections(self, screen: Screen) -> list[tuple[str, list[HelpRow]]]:
+        """The keys in force on ``screen`` (after any keymap), by where they work."""
+        ours = keys.by_id()
+        grouped: dict[str, dict[str, list[str]]] = {
+            "This screen": {},
+            "Lists and output": {},
+            "Everywhere": {},
+        }
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if binding.id not in ours:
+                continue  # Textual's own (focus, copy): not ours to document
+            if active.node is self:
+                section = "Everywhere"
+            elif active.node is screen:
+                section = "This screen"
+            else:
+                section = "Lists and output"
+            shown = self.get_key_display(binding.with_key(key))
+            grouped[section].setdefault(binding.id, []).append(shown)
+        palette = self.get_key_display(keys.Key("", "ctrl+p", "", "").binding())
+        sections: list[tuple[str, list[HelpRow]]] = []
+        for title, entries in grouped.items():
+            rows = []
+            for binding_id, shown_keys in entries.items():
+                key = ours[binding_id]
+                rows.append(HelpRow(" ".join(shown_keys), key.help or key.description))
+            if title == "Everywhere":
+                rows.append(HelpRow(palette, "Command palette: every action by name"))
+            sections.append((title, rows))
+        return sections
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        ours = {"Theme", "Quit"}  # offered below, under the names the keys have
+        for command in super().get_system_commands(screen):
+            if command.title not in ours:
+                yield command
+        screen_keys: tuple[keys.Key, ...] = getattr(screen, "KEYS", ())
+        for key, node in [*((k, screen) for k in screen_keys), *((k, self) for k in keys.APP)]:
+            if not key.palette:
+                continue
+            if node.check_action(key.action, ()) is False:
+                continue
+            shown = self.get_key_display(key.binding())
+            yield SystemCommand(
+                key.help or key.description,
+                f"{key.description} · key {shown} · {key.id}",
+                partial(node.run_action, key.action),
+            )
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, scenario_id: str, name: str, choice: RunChoice) -> None:
+        self._start_run(scenario_id, name, choice)
+
+    def _created(self, made: list[str], detail: RunDetail) -> None:
+        """``on_created`` of a run (worker thread): open its screen before its events."""
+        made.append(detail.run.id)
+        self.post_message(RunCreated(detail))
+
+    @work(thread=True, exit_on_error=False, group="runs")
+    def _start_run(self, scenario_id: str, name: str, choice: RunChoice) -> None:
+        made: list[str] = []
+        try:
+            with reporting(self, f"Run {name}"):
+                self.workbench.start_run(
+                    scenario_id,
+                    choice.solution,
+                    use_cache=choice.use_cache,
+                    on_created=partial(self._created, made),
+                )
+        finally:
+            for run_id in made:
+                self.post_message(RunWorkEnded(run_id))
+
+    def rerun_scorers(self, run_id: str, scorer: str | None) -> None:
+        self.busy_runs.add(run_id)
+        self.screen.refresh_bindings()
+        self._rerun_scorers(run_id, scorer)
+
+    @work(thread=True, exit_on_error=False, group="runs")
+    def _rerun_scorers(self, run_id: str, scorer: str | None) -> None:
+        try:
+            with reporting(self, f"Rerun {scorer or 'all scorers'}"):
+                self.workbench.rerun_scorers(run_id, scorer)
+        finally:
+            self.post_message(RunWorkEnded(run_id))
+
+    def rerun_run(self, run_id: str, name: str) -> None:
+        self._rerun_run(run_id, name)
+
+    @work(thread=True, exit_on_error=False, group="runs")
+    def _rerun_run(self, run_id: str, name: str) -> None:
+        made: list[str] = []
+        try:
+            with reporting(self, f"Run {name} again"):
+                self.workbench.rerun_run(run_id, on_created=partial(self._created, made))
+        finally:
+            for new_id in made:
+                self.post_message(RunWorkEnded(new_id))
+
+    def cancel_run(self, run_id: str) -> None:
+        self._cancel_run(run_id)
+
+    @work(thread=True, exit_on_error=False, group="cancel")
+    def _cancel_run(self, run_id: str) -> None:
+        with reporting(self, "Cancel"):
+            self.workbench.cancel(run_id)
+
+    def open_run(self, detail: RunDetail) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, RunScreen) and screen.run_id == detail.run.id:
+                if screen is not self.screen:
+                    self.notify("This run is already open further back (esc returns).")
+                return
+        self.push_screen(RunScreen(detail))
+
+    def on_run_created(self, message: RunCreated) -> None:
+        run = message.detail.run
+        self.running[run.id] = message.detail.scenario_name
+        self._tell_lists(RunUpdated(run))
+        if message.open_screen:
+            self.push_screen(RunScreen(message.detail))
+
+    def on_run_events_pending(self, _: RunEventsPending) -> None:
+        by_run: dict[str, list] = {}
+        for event in self.bridge.drain():
+            by_run.setdefault(event.run_id, []).append(event)
+        for run_id, events in by_run.items():
+            for screen in self.screen_stack:
+                if isinstance(screen, RunScreen) and screen.run_id == run_id:
+                    screen.post_message(RunEvents(run_id, events))
+            for event in events:
+                if isinstance(event, RunFinished):
+                    self._run_finished(event)
+
+    def _run_finished(self, event: RunFinished) -> None:
+        run = event.run
+        name = self.running.pop(run.id, None) or run.name or run.scenario_id
+        self._tell_lists(RunUpdated(run))
+        if run.state == RunState.COMPLETED:
+            showing = isinstance(self.screen, RunScreen) and self.screen.run_id == run.id
+            if not showing:
+                total = "-" if run.score is None else f"{run.score:.3f}"
+                self.notify(f"{name}: total {total}", title="Run completed")
+        elif run.state == RunState.CANCELED:
+            self.notify(f"{name}: canceled", title="Run canceled", severity="warning")
+        else:
+            reason = run.failure_reason or run.state.value
+            self.notify(
+                f"{name}: {reason}", title=f"Run {run.state.value}", severity="error", timeout=15
+            )
+
+    def on_run_work_ended(self, message: RunWorkEnded) -> None:
+        self.busy_runs.discard(message.run_id)
+        self.running.pop(message.run_id, None)  # in case it ended without RunFinished
+        self.screen.refresh_bindings()
+
+    def _tell_lists(self, message: RunUpdated) -> None:
+        for screen in self.screen_stack:
+            if not isinstance(screen, RunScreen):
+                screen.post_message(RunUpdated(message.run))
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        notice = describe(message.action, message.error)
+        self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=15)  # type: ignore[arg-type]
+
+
+def theme_dirs_hint() -> str:
+    from sandbench import paths
+
+    return str(paths.user_themes_dir())
+
+
+def run_app() -> int:
+    """Open the workbench on the user's store; the engine is closed when it quits."""
+    from sandbench.config import Config
+    from sandbench.engine import Engine
+    from sandbench.store import open_store
+
+    try:
+        config = config_module.load()
+    except SandbenchError:
+        config = Config()  # the app says what is wrong with the file
+    with open_store() as store:
+        engine = Engine(store, config=config)
+        try:
+            app = SandbenchApp(Workbench(store, engine))
+            result = app.run()
+        finally:
+            engine.close()
+    return result or 0

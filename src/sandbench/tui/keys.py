@@ -1,0 +1,154 @@
+"""Every key binding of the workbench, as data.
+
+Each binding has a stable id (``scope.name``) that never changes when its key does, so a
+``keymap`` table in the config can remap keys by id (Textual's ``App.set_keymap``), the
+help screen and the command palette list actions by id, and the tests can find them.
+Screens build their ``BINDINGS`` from these tables and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Key:
+    id: str
+    keys: str  # Textual key names, comma-separated for alternatives ("j,down")
+    action: str  # action on the node that owns the binding
+    description: str  # short, for the footer
+    help: str = ""  # longer, for the help screen and the command palette
+    show: bool = True  # in the footer
+    palette: bool = True  # offered in the command palette
+    priority: bool = False
+
+    def binding(self) -> Binding:
+        return Binding(
+            self.keys,
+            self.action,
+            self.description,
+            show=self.show,
+            priority=self.priority,
+            tooltip=self.help,
+            id=self.id,
+        )
+
+
+def bindings(keys: Iterable[Key]) -> list[Binding]:
+    return [key.binding() for key in keys]
+
+
+APP = (
+    Key("app.help", "question_mark", "help", "Help", "List the keys of this screen"),
+    Key(
+        "app.theme",
+        "ctrl+t",
+        "change_theme",
+        "Theme",
+        "Choose a colour theme (remembered)",
+        show=False,
+    ),
+    Key("app.quit", "q", "quit", "Quit", "Quit sandbench (asks first if runs are going)"),
+)
+
+SCENARIOS = (
+    Key("scenarios.run", "r", "run", "Run", "Run the selected scenario (choose the solution)"),
+    Key("scenarios.runs", "enter", "runs", "Runs", "The runs of the selected scenario"),
+    Key("scenarios.import", "i", "import", "Import", "Import a scenario file or directory"),
+    Key("scenarios.archive", "a", "archive", "Archive", "Archive the selected scenario"),
+    Key("scenarios.filter", "slash", "filter", "Filter", "Filter scenarios by name"),
+    Key("scenarios.all_runs", "R", "all_runs", "All runs", "Every run, newest first", show=False),
+    Key("scenarios.refresh", "ctrl+l", "refresh", "Refresh", "Reload the list", show=False),
+)
+
+RUNS = (
+    Key("runs.open", "enter", "open", "Open", "Open the selected run"),
+    Key("runs.refresh", "ctrl+l", "refresh", "Refresh", "Reload the list", show=False),
+    Key("runs.back", "escape", "back", "Back", "Back to the previous screen"),
+)
+
+RUN = (
+    Key("run.rerun_scorer", "s", "rerun_scorer", "Rerun", "Rerun the selected scorer"),
+    Key("run.rerun_all", "a", "rerun_all", "Rerun all", "Rerun every scorer in the sandbox"),
+    Key("run.rerun_run", "w", "rerun_run", "New run", "Run the whole scenario again"),
+    Key("run.cancel", "c", "cancel", "Cancel", "Cancel the run (its sandbox goes at once)"),
+    Key(
+        "run.next_output",
+        "right_square_bracket",
+        "next_output",
+        "Next pane",
+        "Show the next output pane",
+        show=False,
+    ),
+    Key(
+        "run.previous_output",
+        "left_square_bracket",
+        "previous_output",
+        "Prev pane",
+        "Show the previous output pane",
+        show=False,
+    ),
+    Key("run.back", "escape", "back", "Back", "Back to the previous screen"),
+)
+
+# vim-style movement in lists and output panes (on the widgets, not shown in the footer)
+TABLE = (
+    Key("table.down", "j,down", "cursor_down", "Down", "Move down", show=False, palette=False),
+    Key("table.up", "k,up", "cursor_up", "Up", "Move up", show=False, palette=False),
+    Key("table.top", "g,home", "first", "Top", "Go to the first row", show=False, palette=False),
+    Key("table.bottom", "G,end", "last", "Bottom", "Go to the last row", show=False, palette=False),
+    Key("table.page_down", "pagedown,ctrl+d", "page_down", "Page down", show=False, palette=False),
+    Key("table.page_up", "pageup,ctrl+u", "page_up", "Page up", show=False, palette=False),
+)
+
+LOG = (
+    Key("log.down", "j,down", "scroll_down", "Down", "Scroll down", show=False, palette=False),
+    Key("log.up", "k,up", "scroll_up", "Up", "Scroll up", show=False, palette=False),
+    Key("log.top", "g,home", "scroll_home", "Top", "Go to the top", show=False, palette=False),
+    Key("log.bottom", "G,end", "scroll_end", "Bottom", "Go to the end", show=False, palette=False),
+    Key("log.page_down", "pagedown,ctrl+d", "page_down", "Page down", show=False, palette=False),
+    Key("log.page_up", "pageup,ctrl+u", "page_up", "Page up", show=False, palette=False),
+)
+
+FILTER = (
+    Key("filter.clear", "escape", "clear", "Clear", "Clear the filter and close it", palette=False),
+)
+
+MODAL = (Key("modal.close", "escape", "close", "Close", "Close without doing anything"),)
+
+CONFIRM = (
+    Key("confirm.yes", "y", "confirm", "Yes", "Do it", palette=False),
+    Key("confirm.no", "n,escape", "close", "No", "Do nothing", palette=False),
+)
+
+SOLUTION = (
+    *MODAL,
+    Key("solution.cache", "c", "toggle_cache", "Cache", "Reuse an identical run's result or not"),
+)
+
+HELP = (
+    Key("help.close", "escape,question_mark,q", "close", "Close", "Close the help", palette=False),
+    Key("help.down", "j", "scroll_down", "Down", show=False, palette=False),
+    Key("help.up", "k", "scroll_up", "Up", show=False, palette=False),
+)
+
+ALL: dict[str, tuple[Key, ...]] = {
+    "app": APP,
+    "scenarios": SCENARIOS,
+    "runs": RUNS,
+    "run": RUN,
+    "table": TABLE,
+    "log": LOG,
+    "filter": FILTER,
+    "modal": MODAL,
+    "confirm": CONFIRM,
+    "solution": SOLUTION,
+    "help": HELP,
+}
+
+
+def by_id() -> dict[str, Key]:
+    return {key.id: key for scope in ALL.values() for key in scope}

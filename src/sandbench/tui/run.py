@@ -1,0 +1,450 @@
+"""The run screen: run and sandbox state, the weight breakdown, live output per scorer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+
+from sandbench.model.runs import (
+    RunState,
+    ScenarioRun,
+    ScorerResult,
+    ScorerState,
+    latest_attempts,
+    weighted_total,
+)
+from sandbench.runner.events import (
+    OutputChunk,
+    RunEvent,
+    RunFinished,
+    RunStateChanged,
+    ScorerFinished,
+    ScorerStarted,
+    StepOutput,
+)
+from sandbench.tui import keys
+from sandbench.tui.messages import RunEvents
+from sandbench.tui.modals import ConfirmScreen
+from sandbench.tui.widgets import OutputLog, VimTable, bar, score_text, seconds
+from sandbench.tui.workbench import RunDetail, SandboxInfo, short_type
+
+if TYPE_CHECKING:
+    from sandbench.tui.app import SandbenchApp
+
+SANDBOX_POLL_S = 2.0
+COLUMNS = ("scorer", "weight", "score", "contribution", "state", "time", "attempt")
+
+
+@dataclass
+class SandboxPolled(Message):
+    info: SandboxInfo | None
+    sandbox_id: str | None
+
+
+@dataclass(frozen=True)
+class Running:
+    """A scorer attempt that has started and not finished."""
+
+    name: str
+    type: str
+    weight: float
+    attempt: int
+    result_id: str
+
+
+class RunScreen(Screen):
+    KEYS = keys.RUN
+    BINDINGS = keys.bindings(KEYS)
+
+    def __init__(self, detail: RunDetail) -> None:
+        super().__init__()
+        self.detail = detail
+        self.run_id = detail.run.id
+        self.run: ScenarioRun = detail.run
+        self.sandbox_id = detail.run.sandbox_id
+        self.sandbox: SandboxInfo | None = None
+        self.latest: dict[str, ScorerResult | Running] = {
+            r.name: r for r in latest_attempts(detail.run.scorer_results)
+        }
+        self.names = [s.name for s in detail.scorers]
+        for name in self.latest:  # a scorer no longer in this version: still shown
+            if name not in self.names:
+                self.names.append(name)
+        self._logged: set[str] = set()  # result ids whose output is in a pane
+        self._step: str | None = None
+        self._follow = True
+        self._followed_row = 0
+        self._polling = False
+        self.sub_title = f"run of {detail.scenario_name}"
+
+    @property
+    def sandbench(self) -> SandbenchApp:
+        return self.app  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◆")
+        yield Static("", id="run-head", classes="run-head")
+        table = VimTable(id="breakdown")
+        for key in COLUMNS:
+            table.add_column("TRY" if key == "attempt" else key.upper(), key=key)
+        yield table
+        yield Static("", id="total", classes="total")
+        with TabbedContent(id="outputs"):
+            with TabPane("setup", id="pane-setup"):
+                yield OutputLog(id="log-setup")
+            for index, name in enumerate(self.names):
+                with TabPane(name, id=f"pane-{index}"):
+                    yield OutputLog(id=f"log-{index}")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(VimTable)
+        for name in self.names:
+            table.add_row(*self._cells(name), key=name)
+        self._write_stored()
+        self._render_head()
+        self._render_total()
+        table.focus()
+        if self.names:
+            self.query_one(TabbedContent).active = "pane-0"
+        self.set_interval(SANDBOX_POLL_S, self._poll_sandbox)
+        self.set_interval(1.0, self._tick)
+        self._poll_sandbox()
+
+    def _write_stored(self) -> None:
+        run = self.run
+        setup = self.query_one("#log-setup", OutputLog)
+        setup.add_line(
+            f"{self.detail.scenario_name} v{run.scenario_version}, {run.solution.value} solution"
+        )
+        if run.cache_hit:
+            setup.add_line("a cache hit: the results of an identical earlier run")
+        if run.failure_reason:
+            setup.add_line(f"{run.state.value}: {run.failure_reason}")
+        for result in sorted(run.scorer_results, key=lambda r: (r.name, r.attempt)):
+            log = self._log(result.name)
+            if log is None:
+                continue
+            log.add_line(self._attempt_header(result.attempt, result))
+            log.add(result.output)
+            self._logged.add(result.id)
+
+    def _attempt_header(self, attempt: int, result: ScorerResult | None = None) -> str:
+        if result is None:
+            return f"── attempt {attempt} ──"
+        score = score_text(result.score)
+        return f"── attempt {attempt}: {result.state.value}, score {score} ──"
+
+    def _log(self, scorer: str) -> OutputLog | None:
+        if scorer not in self.names:
+            return None
+        return self.query_one(f"#log-{self.names.index(scorer)}", OutputLog)
+
+    # ------------------------------------------------------------------ rendering
+
+    def _cells(self, name: str) -> list[str | Text]:
+        spec = next((s for s in self.detail.scorers if s.name == name), None)
+        entry = self.latest.get(name)
+        weight = spec.weight if spec else (entry.weight if entry else 0.0)
+        total_weight = sum(s.weight for s in self.detail.scorers) or weight or 1.0
+        scorer = f"{name} ({short_type(spec.type if spec else entry.type if entry else '')})"
+        if entry is None:
+            return [
+                scorer,
+                f"{weight:g}",
+                "-",
+                self._bar(0.0, weight, total_weight),
+                "queued",
+                "",
+                "",
+            ]
+        if isinstance(entry, Running):
+            return [
+                scorer,
+                f"{weight:g}",
+                "-",
+                self._bar(0.0, weight, total_weight),
+                self._state_text("running"),
+                "…",
+                str(entry.attempt),
+            ]
+        return [
+            scorer,
+            f"{weight:g}",
+            score_text(entry.score),
+            self._bar(entry.contribution, weight, total_weight, show_value=True),
+            self._state_text(entry.state.value),
+            seconds(entry.duration_ms),
+            str(entry.attempt),
+        ]
+
+    def _bar(
+        self, contribution: float, weight: float, total_weight: float, *, show_value: bool = False
+    ) -> Text:
+        drawn = bar(contribution, weight, total_weight)
+        filled = drawn.count("█")
+        value = f" {contribution:.3f}" if show_value else ""
+        return Text.assemble(
+            (drawn[:filled], self.app.current_theme.success or ""),
+            (drawn[filled:], "dim"),
+            value,
+        )
+
+    def _state_text(self, state: str) -> Text:
+        theme = self.app.current_theme
+        colour = {
+            "complete": theme.success,
+            "running": theme.accent,
+            "error": theme.error,
+            "timeout": theme.warning,
+        }.get(state)
+        return Text(state, style=colour or "")
+
+    def _update_row(self, name: str) -> None:
+        table = self.query_one(VimTable)
+        for key, value in zip(COLUMNS, self._cells(name), strict=True):
+            table.update_cell(name, key, value, update_width=True)
+
+    def _render_head(self) -> None:
+        run = self.run
+        state = run.state.value
+        if self.run.failure_reason and run.state in (RunState.FAILED, RunState.CANCELED):
+            state += f" ({run.failure_reason})"
+        if run.cache_hit:
+            state += " · cache hit"
+        if run.state.finished:
+            took = seconds(run.duration_ms)
+        else:
+            took = seconds(max(0, self.sandbench.workbench.now_ms() - run.start_time_ms))
+        if self.sandbox is not None:
+            sandbox = f"{self.sandbox.state}"
+            if self.sandbox.detail:
+                sandbox += f" ({self.sandbox.detail})"
+            sandbox += f"  {self.sandbox.id}"
+        elif run.cache_hit:
+            sandbox = "none (results reused)"
+        else:
+            sandbox = "not started" if not run.state.finished else "none"
+        title = (
+            f"[b]{self.detail.scenario_name}[/b] v{run.scenario_version}"
+            f" · {run.solution.value} · {run.id}"
+        )
+        lines = [
+            title,
+            f"run [b]{state}[/b] · {took}",
+            f"sandbox {sandbox}",
+        ]
+        head = self.query_one("#run-head", Static)
+        head.update("\n".join(lines))
+        head.set_class(run.state == RunState.FAILED, "failed")
+
+    def _render_total(self) -> None:
+        entries = [self.latest[n] for n in self.names if n in self.latest]
+        finished = [e for e in entries if isinstance(e, ScorerResult)]
+        total_weight = sum(s.weight for s in self.detail.scorers) or 1.0
+        if self.run.state.finished or self.run.state == RunState.SCORED:
+            total = self.run.score
+        elif len(finished) == len(self.names):
+            total = weighted_total(finished)
+        else:
+            total = None
+        earned = sum(e.contribution for e in finished)
+        done = sum(1 for e in finished if e.state != ScorerState.RUNNING)
+        width = 24
+        filled = round(width * earned / total_weight)
+        success = self.app.current_theme.success or ""
+        self.query_one("#total", Static).update(
+            Text.assemble(
+                (f"TOTAL {score_text(total)}", "bold"),
+                "  ",
+                ("█" * filled, success),
+                ("·" * (width - filled), "dim"),
+                f"  {done}/{len(self.names)} scored",
+            )
+        )
+
+    def _tick(self) -> None:
+        if not self.run.state.finished:
+            self._render_head()
+
+    # ------------------------------------------------------------------ live events
+
+    def on_run_events(self, message: RunEvents) -> None:
+        for event in message.events:
+            self.apply(event)
+        self._render_head()
+        self._render_total()
+        self.refresh_bindings()
+
+    def apply(self, event: RunEvent) -> None:
+        if isinstance(event, OutputChunk):
+            log = self._log(event.scorer)
+            if log is not None:
+                log.add(event.text)
+        elif isinstance(event, StepOutput):
+            setup = self.query_one("#log-setup", OutputLog)
+            if event.step != self._step:
+                self._step = event.step
+                setup.add_line(f"── {event.step} ──")
+            setup.add(event.text)
+        elif isinstance(event, ScorerStarted):
+            self.latest[event.name] = Running(
+                event.name, event.type, event.weight, event.attempt, event.result_id
+            )
+            log = self._log(event.name)
+            if log is not None:
+                log.add_line(self._attempt_header(event.attempt))
+            self._logged.add(event.result_id)
+            if event.name in self.names:
+                self._update_row(event.name)
+                if self._follow:
+                    self._show_scorer(event.name)
+        elif isinstance(event, ScorerFinished):
+            result = event.result
+            self.latest[result.name] = result
+            log = self._log(result.name)
+            if log is not None and result.id not in self._logged:  # a cache hit's copy
+                log.add_line(self._attempt_header(result.attempt, result))
+                log.add(result.output)
+                self._logged.add(result.id)
+            elif log is not None:
+                log.add_line(f"── {result.state.value}, score {score_text(result.score)} ──")
+            if result.name in self.names:
+                self._update_row(result.name)
+        elif isinstance(event, RunStateChanged):
+            self.run = self.run.model_copy(
+                update={
+                    "state": event.state,
+                    "failure_reason": event.detail or self.run.failure_reason,
+                }
+            )
+            if event.state == RunState.SCORING and self.sandbox_id is None:
+                self._poll_sandbox()
+        elif isinstance(event, RunFinished):
+            self.run = event.run
+            self.sandbox_id = event.run.sandbox_id or self.sandbox_id
+            for result in latest_attempts(event.run.scorer_results):
+                self.latest[result.name] = result
+            for name in self.names:
+                self._update_row(name)
+            self._poll_sandbox()
+
+    def _show_scorer(self, name: str) -> None:
+        index = self.names.index(name)
+        self._followed_row = index
+        self.query_one(VimTable).move_cursor(row=index)
+        self.query_one(TabbedContent).active = f"pane-{index}"
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row != self._followed_row:
+            self._follow = False  # the user chose a scorer: stop jumping to the running one
+        if 0 <= event.cursor_row < len(self.names):
+            self.query_one(TabbedContent).active = f"pane-{event.cursor_row}"
+
+    # ------------------------------------------------------------------ sandbox state
+
+    def _poll_sandbox(self) -> None:
+        if self._polling:
+            return
+        if self.sandbox_id is None and (self.run.state == RunState.RUNNING or self.run.cache_hit):
+            return  # not made yet, or never
+        self._polling = True
+        self._fetch_sandbox(self.sandbox_id)
+
+    @work(thread=True, exit_on_error=False, group="sandbox-poll")
+    def _fetch_sandbox(self, sandbox_id: str | None) -> None:
+        info = None
+        try:
+            workbench = self.sandbench.workbench
+            if sandbox_id is None:
+                sandbox_id = workbench.run_sandbox_id(self.run_id)
+            if sandbox_id is not None:
+                info = workbench.sandbox(sandbox_id)
+        except Exception:
+            info = None  # a poll that fails is retried; the run's own errors are reported
+        self.post_message(SandboxPolled(info, sandbox_id))
+
+    def on_sandbox_polled(self, message: SandboxPolled) -> None:
+        self._polling = False
+        if message.sandbox_id is not None:
+            self.sandbox_id = message.sandbox_id
+        if message.info is not None and message.info != self.sandbox:
+            self.sandbox = message.info
+            self._render_head()
+
+    # ------------------------------------------------------------------ actions
+
+    def selected_scorer(self) -> str | None:
+        table = self.query_one(VimTable)
+        if not self.names:
+            return None
+        return self.names[min(table.cursor_row, len(self.names) - 1)]
+
+    def _idle(self) -> bool:
+        return self.run.state.finished and self.run_id not in self.sandbench.busy_runs
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("rerun_scorer", "rerun_all"):
+            return self._idle() and not self.run.cache_hit
+        if action == "rerun_run":
+            return self._idle()
+        if action == "cancel":
+            return not self._idle()
+        return True
+
+    def action_rerun_scorer(self) -> None:
+        name = self.selected_scorer()
+        if name is not None:
+            self._follow = True
+            self.sandbench.rerun_scorers(self.run_id, name)
+
+    def action_rerun_all(self) -> None:
+        self._follow = True
+        self.sandbench.rerun_scorers(self.run_id, None)
+
+    def action_rerun_run(self) -> None:
+        self.sandbench.rerun_run(self.run_id, self.detail.scenario_name)
+
+    def action_cancel(self) -> None:
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.sandbench.cancel_run(self.run_id)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Cancel run",
+                f"Cancel this run of {self.detail.scenario_name}? Its sandbox is removed at once.",
+                "Cancel run",
+            ),
+            confirmed,
+        )
+
+    def action_next_output(self) -> None:
+        self._cycle(1)
+
+    def action_previous_output(self) -> None:
+        self._cycle(-1)
+
+    def _cycle(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        panes = ["pane-setup", *[f"pane-{i}" for i in range(len(self.names))]]
+        current = panes.index(tabs.active) if tabs.active in panes else 0
+        target = panes[(current + step) % len(panes)]
+        self._follow = False
+        tabs.active = target
+        if target != "pane-setup":
+            self._followed_row = int(target.removeprefix("pane-"))
+            self.query_one(VimTable).move_cursor(row=self._followed_row)
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()

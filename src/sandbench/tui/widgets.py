@@ -1,0 +1,98 @@
+"""Small widgets and formatting shared by the screens."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable, Log
+
+from sandbench.tui import keys
+
+BAR_WIDTH = 12
+OUTPUT_MAX_LINES = 20_000  # per pane: a million streamed lines stay a bounded tail
+
+
+class VimTable(DataTable, inherit_bindings=False):
+    """A row-cursor table with j/k/g/G as well as the arrows.
+
+    DataTable's own bindings are not inherited: enter (and the rest) reach the screen,
+    whose bindings say what enter does there.
+    """
+
+    BINDINGS = keys.bindings(keys.TABLE)
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+
+    def action_first(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1)
+
+
+class OutputLog(Log):
+    """A scorer's output: a bounded tail, following the end unless the user scrolled up."""
+
+    BINDINGS = keys.bindings(keys.LOG)
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(max_lines=OUTPUT_MAX_LINES, auto_scroll=True, **kwargs)  # type: ignore[arg-type]
+
+    def add(self, text: str) -> None:
+        if not text:
+            return
+        if text.count("\n") > OUTPUT_MAX_LINES:  # a huge stored output: only its tail shows
+            text = "\n".join(text.split("\n")[-OUTPUT_MAX_LINES - 1 :])
+        self.write(text, scroll_end=self.is_vertical_scroll_end)
+
+    def add_line(self, line: str) -> None:
+        """``line`` on a line of its own, even after a partial line."""
+        lines = self.lines
+        start = "\n" if lines and lines[-1] else ""
+        self.add(f"{start}{line}\n")
+
+
+# ---------------------------------------------------------------------------- formatting
+
+
+def ago(ms: int | None, now_ms: int) -> str:
+    if ms is None:
+        return ""
+    seconds = max(0, (now_ms - ms) // 1000)
+    if seconds < 60:
+        return "just now" if seconds < 10 else f"{seconds}s ago"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m ago"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours}h ago"
+    return f"{hours // 24}d ago"
+
+
+def seconds(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    value = ms / 1000
+    if value < 60:
+        return f"{value:.1f}s"
+    minutes, rest = divmod(int(value), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def score_text(score: float | None) -> str:
+    return "-" if score is None else f"{score:.3f}"
+
+
+def bar(contribution: float, weight: float, total_weight: float, width: int = BAR_WIDTH) -> str:
+    """The scorer's share of the total: filled for what it earned, dots for what it could."""
+    if total_weight <= 0:
+        return ""
+    share = round(width * weight / total_weight)
+    filled = min(share, round(width * contribution / total_weight))
+    return "█" * filled + "·" * (share - filled)
+
+
+def truncate(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
