@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,19 @@ def arm64_image() -> str:
 def arm64_blueprint(store: Store, arm64_image: str) -> str:
     store.save_blueprint("test-arm64-busybox", arm64_image, "tests", "build_complete")
     return "test-arm64-busybox"
+
+
+def sandbench(
+    *argv: str, env: dict[str, str] | None = None, timeout: float = 300, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess, in the test's workspace; never a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbench", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        input=stdin,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    return result

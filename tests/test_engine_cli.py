@@ -18,24 +18,9 @@ from sandbench.engine import Engine, PodmanUnavailable
 from sandbench.engine.service import Connection, connect, start_private
 from sandbench.model import SandboxState
 from sandbench.store import Store
-from tests.engine_support import containers_of, require_podman, scenario
+from tests.engine_support import containers_of, require_podman, sandbench, scenario
 
 pytestmark = pytest.mark.podman
-
-
-def sandbench(
-    *argv: str, stdin: str | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "sandbench", *argv],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ},
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
 
 
 @pytest.fixture

@@ -12,25 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import schema_errors
-from tests.engine_support import require_podman
+from tests.engine_support import require_podman, sandbench
 from tests.test_runner import ANSWER, bash, make
 
 pytestmark = pytest.mark.podman
-
-
-def sandbench(
-    *argv: str, env: dict[str, str] | None = None, timeout: float = 300, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "sandbench", *argv],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        input=stdin,
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
 
 
 @pytest.fixture(autouse=True)

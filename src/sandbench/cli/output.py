@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbench.errors import InvalidInput
+
 
 def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
@@ -32,3 +34,14 @@ def when(ms: int | None) -> str:
 def note(message: str) -> None:
     """Human-facing remarks go to stderr so stdout stays parseable."""
     print(message, file=sys.stderr)
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    """``--env KEY=VALUE`` options to a dict."""
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"--env {pair!r}: expected KEY=VALUE")
+        env[key] = value
+    return env

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sandbench.cli.output import emit_json, note, table, when
+from sandbench.cli.output import emit_json, note, parse_env, table, when
 from sandbench.cli.session import engine_session
 from sandbench.errors import InvalidInput
 from sandbench.model.runs import ScenarioRun, Solution, latest_attempts
@@ -92,16 +92,6 @@ def solution_of(args: argparse.Namespace) -> Solution:
     if args.solution is None:
         return Solution.AGENT if args.agent else Solution.REFERENCE
     return Solution(args.solution)
-
-
-def parse_env(pairs: list[str]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"--env {pair!r}: expected KEY=VALUE")
-        env[key] = value
-    return env
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sandbench.cli.output import emit_json, note, table, when
+from sandbench.cli.output import emit_json, note, parse_env, table, when
 from sandbench.cli.session import engine_session
 from sandbench.errors import InvalidInput
 from sandbench.model.sandbox import Sandbox, SandboxState
@@ -79,20 +79,10 @@ def _row(s: Sandbox) -> list[object]:
     ]
 
 
-def _parse_env(pairs: list[str]) -> dict[str, str]:
-    env = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"--env {pair!r}: expected KEY=VALUE")
-        env[key] = value
-    return env
-
-
 def cmd_create(args: argparse.Namespace) -> int:
     with engine_session() as (store, engine):
         record = store.get_scenario(args.scenario)
-        spec = engine.spec_for(record.scenario, env=_parse_env(args.env))
+        spec = engine.spec_for(record.scenario, env=parse_env(args.env))
         note(
             f"creating a {record.scenario.size.value} {spec.architecture.value} sandbox"
             f" from {spec.image}"

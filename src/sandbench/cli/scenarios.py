@@ -302,7 +302,8 @@ def cmd_archive(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from sandbench.cli.runs import LivePrinter, parse_env, runner_session
+    from sandbench.cli.output import parse_env
+    from sandbench.cli.runs import LivePrinter, runner_session
     from sandbench.runner.validation import check
 
     with runner_session() as (_store, runner):
