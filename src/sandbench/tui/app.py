@@ -13,14 +13,15 @@ from pathlib import Path
 
 from textual import work
 from textual.app import App, SystemCommand
+from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
 
 from sandbench import config as config_module
 from sandbench.errors import SandbenchError
-from sandbench.model.runs import RunState
-from sandbench.runner.events import RunFinished
+from sandbench.model.runs import RunState, ScenarioRun
+from sandbench.runner.events import RunEvent, RunFinished
 from sandbench.tui import keys
 from sandbench.tui.errors import Notice, describe
 from sandbench.tui.messages import (
@@ -182,7 +183,7 @@ class SandbenchApp(App[int]):
                 section = "Lists and output"
             shown = self.get_key_display(binding.with_key(key))
             grouped[section].setdefault(binding.id, []).append(shown)
-        palette = self.get_key_display(keys.Key("", "ctrl+p", "", "").binding())
+        palette = self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "command_palette"))
         sections: list[tuple[str, list[HelpRow]]] = []
         for title, entries in grouped.items():
             rows = []
@@ -282,12 +283,11 @@ class SandbenchApp(App[int]):
     def on_run_created(self, message: RunCreated) -> None:
         run = message.detail.run
         self.running[run.id] = message.detail.scenario_name
-        self._tell_lists(RunUpdated(run))
-        if message.open_screen:
-            self.push_screen(RunScreen(message.detail))
+        self._tell_lists(run)
+        self.push_screen(RunScreen(message.detail))
 
     def on_run_events_pending(self, _: RunEventsPending) -> None:
-        by_run: dict[str, list] = {}
+        by_run: dict[str, list[RunEvent]] = {}
         for event in self.bridge.drain():
             by_run.setdefault(event.run_id, []).append(event)
         for run_id, events in by_run.items():
@@ -301,7 +301,7 @@ class SandbenchApp(App[int]):
     def _run_finished(self, event: RunFinished) -> None:
         run = event.run
         name = self.running.pop(run.id, None) or run.name or run.scenario_id
-        self._tell_lists(RunUpdated(run))
+        self._tell_lists(run)
         if run.state == RunState.COMPLETED:
             showing = isinstance(self.screen, RunScreen) and self.screen.run_id == run.id
             if not showing:
@@ -320,10 +320,11 @@ class SandbenchApp(App[int]):
         self.running.pop(message.run_id, None)  # in case it ended without RunFinished
         self.screen.refresh_bindings()
 
-    def _tell_lists(self, message: RunUpdated) -> None:
+    def _tell_lists(self, run: ScenarioRun) -> None:
+        """Lists showing ``run`` (scenarios, runs) update their row."""
         for screen in self.screen_stack:
             if not isinstance(screen, RunScreen):
-                screen.post_message(RunUpdated(message.run))
+                screen.post_message(RunUpdated(run))
 
     def on_work_failed(self, message: WorkFailed) -> None:
         notice = describe(message.action, message.error)

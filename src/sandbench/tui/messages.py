@@ -35,7 +35,6 @@ class RunCreated(Message):
     """A run started from this app exists: open its screen before its events arrive."""
 
     detail: RunDetail
-    open_screen: bool = True
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ from sandbench.runner.events import (
 from sandbench.tui import keys
 from sandbench.tui.messages import RunEvents
 from sandbench.tui.modals import ConfirmScreen
-from sandbench.tui.widgets import OutputLog, VimTable, bar, score_text, seconds
+from sandbench.tui.widgets import BAR_WIDTH, OutputLog, VimTable, bar, score_text, seconds, truncate
 from sandbench.tui.workbench import RunDetail, SandboxInfo, short_type
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ class RunScreen(Screen):
         self._follow = True
         self._followed_row = 0
         self._polling = False
+        self._widths: dict[str, int] = {}
+        self._scorer_width = 40
         self.sub_title = f"run of {detail.scenario_name}"
 
     @property
@@ -93,10 +96,7 @@ class RunScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
         yield Static("", id="run-head", classes="run-head")
-        table = VimTable(id="breakdown")
-        for key in COLUMNS:
-            table.add_column("TRY" if key == "attempt" else key.upper(), key=key)
-        yield table
+        yield VimTable(id="breakdown")
         yield Static("", id="total", classes="total")
         with TabbedContent(id="outputs"):
             with TabPane("setup", id="pane-setup"):
@@ -107,13 +107,11 @@ class RunScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(VimTable)
-        for name in self.names:
-            table.add_row(*self._cells(name), key=name)
+        self._build_breakdown()
         self._write_stored()
         self._render_head()
         self._render_total()
-        table.focus()
+        self.query_one(VimTable).focus()
         if self.names:
             self.query_one(TabbedContent).active = "pane-0"
         self.set_interval(SANDBOX_POLL_S, self._poll_sandbox)
@@ -151,12 +149,54 @@ class RunScreen(Screen):
 
     # ------------------------------------------------------------------ rendering
 
+    def _scorer_label(self, name: str, width: int) -> str:
+        """``name (type)``, or the name alone when the type does not fit."""
+        spec = next((s for s in self.detail.scorers if s.name == name), None)
+        entry = self.latest.get(name)
+        label = f"{name} ({short_type(spec.type if spec else entry.type if entry else '')})"
+        return label if len(label) <= width else truncate(name, width)
+
+    def _column_widths(self) -> dict[str, int]:
+        """Explicit widths (automatic ones settle only after the first paint); the scorer
+        column gets what the others leave, up to what its names need."""
+        fixed = {
+            "weight": 6,
+            "score": 5,
+            "contribution": BAR_WIDTH + 6,
+            "state": 8,
+            "time": 6,
+            "attempt": 3,
+        }
+        spare = self.app.size.width - sum(fixed.values()) - 2 * (len(fixed) + 1) - 1
+        longest = max((len(self._scorer_label(name, 1000)) for name in self.names), default=6)
+        return {"scorer": max(8, min(longest, spare, 40)), **fixed}
+
+    def _build_breakdown(self) -> None:
+        widths = self._column_widths()
+        self._scorer_width = widths["scorer"]
+        table = self.query_one(VimTable)
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        table.set_columns(
+            [("TRY" if key == "attempt" else key.upper(), key, widths[key]) for key in COLUMNS]
+        )
+        for name in self.names:
+            table.add_row(*self._cells(name), key=name)
+        if self.names:
+            self._followed_row = min(cursor, len(self.names) - 1)
+            table.move_cursor(row=self._followed_row)
+        self._widths = widths
+
+    def on_resize(self) -> None:
+        if self._widths and self._column_widths() != self._widths:
+            self._build_breakdown()
+
     def _cells(self, name: str) -> list[str | Text]:
         spec = next((s for s in self.detail.scorers if s.name == name), None)
         entry = self.latest.get(name)
         weight = spec.weight if spec else (entry.weight if entry else 0.0)
         total_weight = sum(s.weight for s in self.detail.scorers) or weight or 1.0
-        scorer = f"{name} ({short_type(spec.type if spec else entry.type if entry else '')})"
+        scorer = self._scorer_label(name, self._scorer_width)
         if entry is None:
             return [
                 scorer,
@@ -212,7 +252,7 @@ class RunScreen(Screen):
     def _update_row(self, name: str) -> None:
         table = self.query_one(VimTable)
         for key, value in zip(COLUMNS, self._cells(name), strict=True):
-            table.update_cell(name, key, value, update_width=True)
+            table.update_cell(name, key, value)
 
     def _render_head(self) -> None:
         run = self.run
@@ -279,8 +319,21 @@ class RunScreen(Screen):
     # ------------------------------------------------------------------ live events
 
     def on_run_events(self, message: RunEvents) -> None:
-        for event in message.events:
-            self.apply(event)
+        # consecutive chunks of one scorer attempt become one write
+        texts: list[str] = []
+        first: OutputChunk | None = None
+        for event in [*message.events, None]:
+            same = first is not None and getattr(event, "result_id", None) == first.result_id
+            if isinstance(event, OutputChunk) and same:
+                texts.append(event.text)
+                continue
+            if first is not None:
+                self.apply(dataclasses.replace(first, text="".join(texts)))
+                first, texts = None, []
+            if isinstance(event, OutputChunk):
+                first, texts = event, [event.text]
+            elif event is not None:
+                self.apply(event)
         self._render_head()
         self._render_total()
         self.refresh_bindings()
@@ -353,12 +406,15 @@ class RunScreen(Screen):
     # ------------------------------------------------------------------ sandbox state
 
     def _poll_sandbox(self) -> None:
-        if self._polling:
-            return
+        if self._polling or not self.is_current:
+            return  # one poll at a time, and only for the screen in view
         if self.sandbox_id is None and (self.run.state == RunState.RUNNING or self.run.cache_hit):
             return  # not made yet, or never
         self._polling = True
         self._fetch_sandbox(self.sandbox_id)
+
+    def on_screen_resume(self) -> None:
+        self._poll_sandbox()
 
     @work(thread=True, exit_on_error=False, group="sandbox-poll")
     def _fetch_sandbox(self, sandbox_id: str | None) -> None:

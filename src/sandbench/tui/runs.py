@@ -48,7 +48,7 @@ class RunsScreen(Screen):
         self.runs: dict[str, ScenarioRun] = {}
         self.total = 0
         self.has_more = False
-        self.loading = False
+        self.fetching = False
         self.loaded_once = False
         self._generation = 0
         self.sub_title = f"runs of {scenario_name}" if scenario_name else "all runs"
@@ -60,16 +60,17 @@ class RunsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
         table = VimTable(id="runs")
-        for label, key in (
-            ("STARTED", "started"),
-            ("SCENARIO", "scenario"),
-            ("SOLUTION", "solution"),
-            ("STATE", "state"),
-            ("SCORE", "score"),
-            ("TIME", "time"),
-            ("RUN", "id"),
-        ):
-            table.add_column(label, key=key)
+        table.set_columns(
+            [
+                ("STARTED", "started", 8),
+                ("SCENARIO", "scenario", 24),
+                ("SOLUTION", "solution", 11),
+                ("STATE", "state", 9),
+                ("SCORE", "score", 5),
+                ("TIME", "time", 6),
+                ("RUN", "id", 24),
+            ]
+        )
         yield table
         yield Static("", id="empty", classes="empty")
         yield Static("", id="status", classes="status")
@@ -82,14 +83,14 @@ class RunsScreen(Screen):
 
     def reload(self) -> None:
         self._generation += 1
-        self.loading = True
+        self.fetching = True
         self._update_status()
         self._fetch(self._generation, True, None)
 
     def load_more(self) -> None:
-        if self.loading or not self.has_more or not self.runs:
+        if self.fetching or not self.has_more or not self.runs:
             return
-        self.loading = True
+        self.fetching = True
         self._fetch(self._generation, False, next(reversed(self.runs)))
 
     @work(thread=True, exit_on_error=False, group="run-pages")
@@ -102,7 +103,7 @@ class RunsScreen(Screen):
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         if message.generation != self._generation:
             return
-        self.loading = False
+        self.fetching = False
         table = self.query_one(VimTable)
         if message.page is None:
             self._update_status()
@@ -136,7 +137,7 @@ class RunsScreen(Screen):
         ]
 
     def _update_status(self) -> None:
-        nothing = self.loaded_once and not self.runs and not self.loading
+        nothing = self.loaded_once and not self.runs and not self.fetching
         empty = self.query_one("#empty", Static)
         if nothing:
             empty.update(
@@ -149,7 +150,7 @@ class RunsScreen(Screen):
             parts.append(f"{self.total} run{'' if self.total == 1 else 's'}")
             if self.has_more:
                 parts.append(f"{len(self.runs)} loaded")
-        if self.loading:
+        if self.fetching:
             parts.append("loading…")
         self.query_one("#status", Static).update(" · ".join(parts))
 
@@ -199,6 +200,6 @@ class RunsScreen(Screen):
             table = self.query_one(VimTable)
             keys_ = ("started", "scenario", "solution", "state", "score", "time", "id")
             for key, value in zip(keys_, self._cells(run), strict=True):
-                table.update_cell(run.id, key, value, update_width=True)
+                table.update_cell(run.id, key, value)
         else:
             self.reload()  # a new run goes on top

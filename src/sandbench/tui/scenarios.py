@@ -74,10 +74,11 @@ class ScenariosScreen(Screen):
         self.filter_text = ""
         self.total = 0
         self.has_more = False
-        self.loading = False
+        self.fetching = False
         self.loaded_once = False
         self._generation = 0
         self._filter_timer: Timer | None = None
+        self._widths: dict[str, int] = {}
 
     @property
     def sandbench(self) -> SandbenchApp:
@@ -87,13 +88,7 @@ class ScenariosScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
-        table = VimTable(id="scenarios")
-        table.add_column("NAME", key="name")
-        table.add_column("SCORERS", key="scorers")
-        table.add_column("PRESET", key="preset")
-        table.add_column("ARCH", key="arch")
-        table.add_column("LAST RUN", key="last")
-        yield table
+        yield VimTable(id="scenarios")
         yield Static(EMPTY.format(samples=samples_path()), id="empty", classes="empty")
         yield FilterInput(placeholder="filter by name (esc clears)", id="filter")
         yield Static("", id="status", classes="status")
@@ -102,21 +97,50 @@ class ScenariosScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#empty").display = False
         self.query_one("#filter").display = False
+        self._widths = self._column_widths()
+        self.query_one(VimTable).set_columns(self._columns())
         self.query_one(VimTable).focus()
         self.reload()
+
+    def _column_widths(self) -> dict[str, int]:
+        """Explicit widths (DataTable's automatic ones settle only when idle, after the
+        first paint); the name takes what the others leave."""
+        width = self.app.size.width
+        scorers = 12 if width < 120 else 30
+        fixed = {"scorers": scorers, "preset": 8, "arch": 6, "last": 15}
+        spare = width - sum(fixed.values()) - 2 * (len(fixed) + 1) - 2  # padding, scrollbar
+        return {"name": min(max(16, spare), 64), **fixed}
+
+    def _columns(self) -> list[tuple[str, str, int]]:
+        labels = {"name": "NAME", "scorers": "SCORERS", "preset": "PRESET", "arch": "ARCH"}
+        labels["last"] = "LAST RUN"
+        return [(labels[key], key, width) for key, width in self._widths.items()]
+
+    def on_resize(self) -> None:
+        if not self._widths or self._column_widths() == self._widths:
+            return  # not set up yet, or nothing changes
+        self._widths = self._column_widths()
+        table = self.query_one(VimTable)
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        table.set_columns(self._columns())
+        for row in self.rows.values():
+            table.add_row(*self._cells(row), key=row.id)
+        if self.rows:
+            table.move_cursor(row=min(cursor, len(self.rows) - 1))
 
     # ------------------------------------------------------------------ loading
 
     def reload(self) -> None:
         self._generation += 1
-        self.loading = True
+        self.fetching = True
         self._update_status()
         self._fetch(self._generation, True, self.filter_text, None)
 
     def load_more(self) -> None:
-        if self.loading or not self.has_more or not self.rows:
+        if self.fetching or not self.has_more or not self.rows:
             return
-        self.loading = True
+        self.fetching = True
         self._update_status()
         self._fetch(self._generation, False, self.filter_text, next(reversed(self.rows)))
 
@@ -130,7 +154,7 @@ class ScenariosScreen(Screen):
     def on_page_loaded(self, message: PageLoaded) -> None:
         if message.generation != self._generation:
             return  # an older filter's answer
-        self.loading = False
+        self.fetching = False
         table = self.query_one(VimTable)
         if message.page is None:
             self._update_status()
@@ -150,7 +174,7 @@ class ScenariosScreen(Screen):
         self._near_end(table.cursor_row)
 
     def _cells(self, row: ScenarioRow) -> list[str]:
-        name_width = max(16, self.app.size.width - 50)
+        widths = self._widths
         scorers = f"{len(row.scorer_types)} {','.join(row.scorer_types)}"
         last = ""
         if row.last_state is not None:
@@ -160,9 +184,9 @@ class ScenariosScreen(Screen):
             else:
                 last = f"{row.last_state} {when}"
         return [
-            truncate(row.name, name_width),
-            truncate(scorers, 14),
-            row.preset,
+            truncate(row.name, widths["name"]),
+            truncate(scorers, widths["scorers"]),
+            row.preset.removesuffix("_SIZE"),
             row.arch,
             last,
         ]
@@ -175,12 +199,12 @@ class ScenariosScreen(Screen):
         for key, value in zip(
             ("name", "scorers", "preset", "arch", "last"), self._cells(row), strict=True
         ):
-            table.update_cell(row.id, key, value, update_width=True)
+            table.update_cell(row.id, key, value)
 
     def _update_status(self) -> None:
         empty = self.query_one("#empty", Static)
         table = self.query_one(VimTable)
-        nothing = self.loaded_once and not self.rows and not self.loading
+        nothing = self.loaded_once and not self.rows and not self.fetching
         if nothing and not self.filter_text:
             empty.update(EMPTY.format(samples=samples_path()))
         elif nothing:
@@ -198,7 +222,7 @@ class ScenariosScreen(Screen):
                 parts.append(f"{len(self.rows)} loaded")
         if self.filter_text:
             parts.append(f"filter “{escape(self.filter_text)}”")
-        if self.loading:
+        if self.fetching:
             parts.append("loading…")
         self.query_one("#status", Static).update(" · ".join(parts))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.widgets import DataTable, Log
 
 from sandbench.tui import keys
@@ -22,6 +23,12 @@ class VimTable(DataTable, inherit_bindings=False):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
 
+    def set_columns(self, columns: list[tuple[str, str, int]]) -> None:
+        """(label, key, width) columns of fixed width: widths known at the first paint
+        (automatic widths settle only when the table is idle, after it painted)."""
+        for label, key, width in columns:
+            self.add_column(label, key=key, width=width)
+
     def action_first(self) -> None:
         if self.row_count:
             self.move_cursor(row=0)
@@ -32,25 +39,67 @@ class VimTable(DataTable, inherit_bindings=False):
 
 
 class OutputLog(Log):
-    """A scorer's output: a bounded tail, following the end unless the user scrolled up."""
+    """A scorer's output: a bounded tail that follows the end until the user scrolls up,
+    and again once they go back to the end (G)."""
 
     BINDINGS = keys.bindings(keys.LOG)
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(max_lines=OUTPUT_MAX_LINES, auto_scroll=True, **kwargs)  # type: ignore[arg-type]
+        super().__init__(max_lines=OUTPUT_MAX_LINES, auto_scroll=False, **kwargs)  # type: ignore[arg-type]
+        self.follow = True
 
     def add(self, text: str) -> None:
         if not text:
             return
         if text.count("\n") > OUTPUT_MAX_LINES:  # a huge stored output: only its tail shows
             text = "\n".join(text.split("\n")[-OUTPUT_MAX_LINES - 1 :])
-        self.write(text, scroll_end=self.is_vertical_scroll_end)
+        self.write(text, scroll_end=self.follow)
 
     def add_line(self, line: str) -> None:
         """``line`` on a line of its own, even after a partial line."""
         lines = self.lines
         start = "\n" if lines and lines[-1] else ""
         self.add(f"{start}{line}\n")
+
+    def on_show(self) -> None:
+        # a pane written to while hidden had no height to scroll in: catch up when shown
+        if self.follow:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
+
+    def _recheck_follow(self) -> None:
+        self.follow = self.is_vertical_scroll_end
+
+    def action_scroll_up(self) -> None:
+        self.follow = False
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self.follow = False
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self.follow = False
+        super().action_scroll_home()
+
+    def action_scroll_down(self) -> None:
+        super().action_scroll_down()
+        self.call_after_refresh(self._recheck_follow)
+
+    def action_page_down(self) -> None:
+        super().action_page_down()
+        self.call_after_refresh(self._recheck_follow)
+
+    def action_scroll_end(self) -> None:
+        self.follow = True
+        super().action_scroll_end()
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.follow = False
+        super()._on_mouse_scroll_up(event)
+
+    def _on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        super()._on_mouse_scroll_down(event)
+        self.call_after_refresh(self._recheck_follow)
 
 
 # ---------------------------------------------------------------------------- formatting

@@ -141,11 +141,6 @@ class Workbench:
             rows.append(scenario_row(record, last[0] if last else None))
         return RowsPage(rows, page.has_more, page.total_count)
 
-    def scenario_row(self, scenario_id: str) -> ScenarioRow:
-        record = self.store.get_scenario(scenario_id)
-        last = self.store.list_runs(scenario=scenario_id, limit=1).items
-        return scenario_row(record, last[0] if last else None)
-
     def runs_page(
         self, scenario_id: str | None, starting_after: str | None, limit: int
     ) -> Page[ScenarioRun]:

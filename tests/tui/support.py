@@ -1,0 +1,316 @@
+"""Helpers for the workbench tests: scenarios, a fixed data source, waiting on the app."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Log
+
+from sandbench.model import parse_scenarios
+from sandbench.model.documents import ParsedScenario
+from sandbench.model.runs import RunState, ScenarioRun, ScorerResult, ScorerState, Solution
+from sandbench.runner.events import EventBus
+from sandbench.store import Page, Store
+from sandbench.tui.app import SandbenchApp
+from sandbench.tui.workbench import (
+    RowsPage,
+    RunDetail,
+    SandboxInfo,
+    ScenarioRow,
+    ScorerSpec,
+    Workbench,
+)
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+def make(name: str, scorers: list[dict[str, Any]], **top: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "input_context": {"problem_statement": "Write the answer into answer.txt."},
+        "scoring_contract": {"scoring_function_parameters": scorers},
+        "environment_parameters": {
+            "working_directory": "/workspace/task",
+            "launch_parameters": {"resource_size_request": "X_SMALL"},
+        },
+        "reference_output": "echo 42 > answer.txt\n",
+        **top,
+    }
+
+
+def bash(name: str, weight: float, script: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "weight": weight,
+        "scorer": {"type": "bash_script_scorer", "bash_script": script},
+    }
+
+
+def command(name: str, weight: float, cmd: str) -> dict[str, Any]:
+    return {"name": name, "weight": weight, "scorer": {"type": "command_scorer", "command": cmd}}
+
+
+# The reference writes 41, not 42: `exists` passes, `correct` fails, the total is 0.25.
+PARTIAL = make(
+    "partial",
+    [
+        command("exists", 0.25, "test -f answer.txt"),
+        bash(
+            "correct",
+            0.75,
+            "echo checking answer.txt; sleep 2;"
+            " grep -qx 42 answer.txt && echo score=1 || echo score=0",
+        ),
+    ],
+    reference_output="echo 41 > answer.txt\n",
+)
+
+
+def store_scenarios(store: Store, *documents: dict[str, Any]) -> list[str]:
+    parsed = [ParsedScenario(parse_scenarios(d)[0].scenario) for d in documents]
+    return [r.record.id for r in store.import_scenarios(parsed)]
+
+
+class OfflineWorkbench(Workbench):
+    """The real store and runner; the start-up Podman check is skipped (no Podman needed
+    for tests that never run anything)."""
+
+    def check_engine(self) -> str:
+        return "offline"
+
+
+# ----------------------------------------------------------------------------- fixed data
+
+NOW_MS = 1_750_000_000_000  # the fixed "now" of the snapshots
+
+
+class FixedWorkbench(Workbench):
+    """Answers from fixed data: deterministic screens for snapshots, no store, no Podman."""
+
+    def __init__(
+        self,
+        rows: list[ScenarioRow],
+        runs: list[RunDetail] | None = None,
+        sandboxes: dict[str, SandboxInfo] | None = None,
+    ) -> None:
+        self.rows = sorted(rows, key=lambda r: (r.name.lower(), r.id))
+        self.details = {d.run.id: d for d in runs or []}
+        self.sandboxes = sandboxes or {}
+        self._bus = EventBus()
+
+    @property
+    def bus(self) -> EventBus:
+        return self._bus
+
+    def now_ms(self) -> int:
+        return NOW_MS
+
+    def check_engine(self) -> str:
+        return "fixed"
+
+    def scenario_page(self, name: str | None, starting_after: str | None, limit: int) -> RowsPage:
+        rows = [r for r in self.rows if not name or name.lower() in r.name.lower()]
+        start = 0
+        if starting_after is not None:
+            start = next(i for i, r in enumerate(rows) if r.id == starting_after) + 1
+        page = rows[start : start + limit]
+        return RowsPage(page, start + limit < len(rows), len(rows))
+
+    def runs_page(
+        self, scenario_id: str | None, starting_after: str | None, limit: int
+    ) -> Page[ScenarioRun]:
+        runs = [d.run for d in self.details.values() if scenario_id in (None, d.run.scenario_id)]
+        runs.sort(key=lambda r: r.id, reverse=True)
+        return Page(runs[:limit], len(runs) > limit, len(runs), max(0, len(runs) - limit))
+
+    def run_detail(self, run_id: str) -> RunDetail:
+        return self.details[run_id]
+
+    def run_sandbox_id(self, run_id: str) -> str | None:
+        return self.details[run_id].run.sandbox_id
+
+    def sandbox(self, sandbox_id: str) -> SandboxInfo:
+        return self.sandboxes[sandbox_id]
+
+
+def result(
+    name: str,
+    type_: str,
+    weight: float,
+    score: float | None,
+    *,
+    attempt: int = 1,
+    state: ScorerState = ScorerState.COMPLETE,
+    output: str = "",
+    duration_ms: int = 1200,
+) -> ScorerResult:
+    return ScorerResult(
+        id=f"srs_fixed{name}{attempt}",
+        run_id="scr_01fixedrun0000000000",
+        name=name,
+        type=type_,
+        weight=weight,
+        attempt=attempt,
+        state=state,
+        score=score,
+        output=output,
+        started_at_ms=NOW_MS - 60_000,
+        duration_ms=duration_ms,
+    )
+
+
+def fixed_run_detail() -> RunDetail:
+    """A completed run of three scorers: one rerun (attempt 2), one failing."""
+    results = [
+        result("tests", "test_based_scorer", 0.5, 0.0, output="FAILED test_retry (2 failed)\n"),
+        result(
+            "tests",
+            "test_based_scorer",
+            0.5,
+            1.0,
+            attempt=2,
+            output="".join(f"test_case_{i} ... ok\n" for i in range(1, 31)) + "Ran 30 tests: OK\n",
+            duration_ms=4300,
+        ),
+        result("lint", "command_scorer", 0.2, 1.0, output="All checks passed!\n", duration_ms=800),
+        result(
+            "backoff",
+            "bash_script_scorer",
+            0.3,
+            0.5,
+            output="PASS retries 3 times\nFAIL waits 2^n seconds\nscore=0.5\n",
+            duration_ms=2100,
+        ),
+    ]
+    run = ScenarioRun(
+        id="scr_01fixedrun0000000000",
+        scenario_id="scn_01fixedscenario00001",
+        scenario_version=3,
+        name="http-retry-with-backoff",
+        state=RunState.COMPLETED,
+        solution=Solution.REFERENCE,
+        sandbox_id="dbx_01fixedsandbox000000",
+        score=0.85,
+        start_time_ms=NOW_MS - 90_000,
+        duration_ms=12_400,
+        scorer_results=results,
+    )
+    specs = (
+        ScorerSpec("tests", "test_based_scorer", 0.5),
+        ScorerSpec("lint", "command_scorer", 0.2),
+        ScorerSpec("backoff", "bash_script_scorer", 0.3),
+    )
+    return RunDetail(run, "http-retry-with-backoff", specs)
+
+
+def fixed_rows() -> list[ScenarioRow]:
+    def row(
+        index: int, name: str, types: tuple[str, ...], preset: str, arch: str, **last: Any
+    ) -> ScenarioRow:
+        return ScenarioRow(
+            id=f"scn_01fixedscenario{index:05d}",
+            name=name,
+            version=1,
+            scorer_types=types,
+            preset=preset,
+            arch=arch,
+            **last,
+        )
+
+    return [
+        row(
+            1,
+            "http-retry-with-backoff",
+            ("test", "cmd", "bash"),
+            "MEDIUM",
+            "x86_64",
+            last_run_id="scr_01fixedrun0000000000",
+            last_state="completed",
+            last_score=0.85,
+            last_run_ms=NOW_MS - 90_000,
+        ),
+        row(
+            2,
+            "add-dry-run-flag",
+            ("bash", "cmd"),
+            "X_SMALL",
+            "x86_64",
+            last_run_id="scr_01fixedrun0000000001",
+            last_state="completed",
+            last_score=1.0,
+            last_run_ms=NOW_MS - 3 * 3600_000,
+        ),
+        row(
+            3,
+            "arm64-release-asset-name",
+            ("cmd", "bash"),
+            "X_SMALL",
+            "arm64",
+            last_run_id="scr_01fixedrun0000000002",
+            last_state="failed",
+            last_run_ms=NOW_MS - 3 * 86400_000,
+        ),
+        row(4, "csv-quoted-fields", ("py", "cmd"), "MEDIUM", "x86_64"),
+        row(
+            5,
+            "fix-backup-rotation-idle-suspend",
+            ("bash", "cmd"),
+            "SMALL",
+            "x86_64",
+            last_run_id="scr_01fixedrun0000000003",
+            last_state="running",
+            last_run_ms=NOW_MS - 20_000,
+        ),
+        row(
+            6,
+            "replace-eval-with-literal-eval",
+            ("test", "ast", "cmd"),
+            "SMALL",
+            "x86_64",
+            last_run_id="scr_01fixedrun0000000004",
+            last_state="completed",
+            last_score=0.4,
+            last_run_ms=NOW_MS - 25 * 60_000,
+        ),
+        row(7, "wrap-long-lines-custom-scorer", ("custom", "test", "cmd"), "CUSTOM_SIZE", "x86_64"),
+    ]
+
+
+def fixed_app() -> SandbenchApp:
+    detail = fixed_run_detail()
+    sandboxes = {"dbx_01fixedsandbox000000": SandboxInfo("dbx_01fixedsandbox000000", "suspended")}
+    return SandbenchApp(FixedWorkbench(fixed_rows(), [detail], sandboxes))
+
+
+# ----------------------------------------------------------------------------- waiting
+
+
+async def wait_for(
+    pilot: Pilot, condition: Callable[[], object], what: str, timeout: float = 60
+) -> None:
+    """Let the app run until ``condition()`` holds (it is checked on the app's loop)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def settle(pilot: Pilot) -> None:
+    """Every worker started so far is done and its messages handled."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await asyncio.sleep(0)
+    await pilot.pause()
+
+
+def log_text(log: Log) -> str:
+    return "\n".join(log.lines)
+
+
+def notices(app: SandbenchApp) -> list[tuple[str, str, str]]:
+    return [(n.title, n.message, n.severity) for n in app._notifications]
