@@ -163,7 +163,12 @@ class Runner:
                 self._cancel.pop(run.id, None)
 
     def rerun(
-        self, run_id: str, *, use_cache: bool = True, agent_command: str | None = None
+        self,
+        run_id: str,
+        *,
+        use_cache: bool = True,
+        agent_command: str | None = None,
+        on_created: Callable[[ScenarioRun], None] | None = None,
     ) -> ScenarioRun:
         """A whole new run of the same scenario version with the same solution."""
         run = self.store.get_run(run_id)
@@ -174,6 +179,7 @@ class Runner:
             solution=run.solution,
             agent_command=agent_command or detail.get("command"),
             use_cache=use_cache,
+            on_created=on_created,
         )
 
     def cancel(self, run_id: str) -> None:

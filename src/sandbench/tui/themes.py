@@ -20,7 +20,11 @@ NO_COLOR_THEME = "sandbench-mono"
 
 
 def shipped_themes_dir() -> Path:
-    """``themes/`` at the top of the repository (src/sandbench/__init__.py → ../../themes)."""
+    """The shipped themes: inside the package when installed from a wheel, else ``themes/``
+    at the top of the repository (src/sandbench/__init__.py → ../../themes)."""
+    packaged = Path(sandbench.__file__).resolve().parent / "themes"
+    if packaged.is_dir():
+        return packaged
     return Path(sandbench.__file__).resolve().parent.parent.parent / "themes"
 
 

@@ -6,7 +6,6 @@ replace this object with one that answers from fixed data, for deterministic sna
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -206,25 +205,16 @@ class Workbench:
         self, run_id: str, *, on_created: Callable[[RunDetail], None] | None = None
     ) -> ScenarioRun:
         """A whole new run of the same version and solution, never from the cache (that is
-        what asking to run it again means). ``Runner.rerun`` has no ``on_created`` hook, so
-        this does what it does with one."""
+        what asking to run it again means)."""
         run = self.store.get_run(run_id)
         record = self.store.get_scenario(run.scenario_id, run.scenario_version)
-        detail = json.loads(self.store.run_extras(run_id)["solution_detail"] or "{}")
         specs = scorer_specs(record.scenario)
 
         def created(new: ScenarioRun) -> None:
             if on_created is not None:
                 on_created(RunDetail(new, record.scenario.name, specs))
 
-        return self.runner.run(
-            run.scenario_id,
-            version=run.scenario_version,
-            solution=run.solution,
-            agent_command=detail.get("command"),
-            use_cache=False,
-            on_created=created,
-        )
+        return self.runner.rerun(run_id, use_cache=False, on_created=created)
 
     def cancel(self, run_id: str) -> None:
         self.runner.cancel(run_id)
