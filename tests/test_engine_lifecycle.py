@@ -259,7 +259,7 @@ def test_crashed_owner_leaves_nothing_after_the_next_start(store: Store, engine:
     ids = child.stdout.split()
     # its private Podman service died with it (parent-death signal), even after SIGKILL
     service_socket = paths.runtime_dir() / f"podman-{child_pid(child)}.sock"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 90  # generous: these machines are shared and get loaded
     while _service_running(service_socket) and time.monotonic() < deadline:
         time.sleep(0.1)  # the service's own SIGTERM handling takes a moment
     assert not _service_running(service_socket)
