@@ -357,3 +357,15 @@ def test_runs_list_newest_first(store: Store) -> None:
     assert (page.total_count, page.remaining_count) == (5, 3)
     nxt = store.list_runs(limit=2, starting_after=page.last_id)
     assert [r.id for r in nxt.items] == made[::-1][2:4]
+
+
+def test_run_without_output_keeps_scores_but_skips_the_text(store: Store) -> None:
+    scenario_id = store.create_scenario(make("light"))
+    run = store.create_run(scenario_id, 1, Solution.BASELINE)
+    result = store.start_scorer(run.id, "tests", "command_scorer", 1.0)
+    store.append_output(result.id, "stdout", "x" * 100_000)
+    store.finish_scorer(result.id, ScorerState.COMPLETE, score=1.0, exit_code=0)
+    light = store.get_run(run.id, with_output=False)
+    full = store.get_run(run.id)
+    assert light.scorer_results[0].output == "" and len(full.scorer_results[0].output) == 100_000
+    assert light.scorer_results[0].score == full.scorer_results[0].score == 1.0

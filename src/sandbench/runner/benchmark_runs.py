@@ -185,7 +185,7 @@ class BenchmarkRunner:
             self.runner.cancel(run_id)
 
     def _finish(self, run: BenchmarkRun, records: list, errors: list[str]) -> BenchmarkRun:
-        runs = self.store.runs_of_benchmark_run(run.id)
+        runs = self.store.runs_of_benchmark_run(run.id, with_output=False)
         breakdown = Counter(r.state.value for r in runs)
         not_started = len(records) - len({r.scenario_id for r in runs})
         if not_started:
@@ -216,7 +216,7 @@ class BenchmarkRunner:
         return self.store.finish_benchmark_run(updated)
 
     def progress(self, run_id: str) -> Progress:
-        runs = self.store.runs_of_benchmark_run(run_id)
+        runs = self.store.runs_of_benchmark_run(run_id, with_output=False)
         total = self.store.get_benchmark_run(run_id).total_cases
         done = sum(1 for r in runs if r.state.finished)
         running = len(runs) - done

@@ -134,7 +134,7 @@ class Runner:
     def rerun_scorers(self, run_id: str, scorer: str | None = None) -> ScenarioRun:
         """Score again in the run's sandbox (resumed if suspended, recreated if gone); each
         rerun is a new attempt beside the earlier ones."""
-        run = self.store.get_run(run_id)
+        run = self.store.get_run(run_id, with_output=False)
         if not run.state.finished:
             raise InvalidInput(f"run {run_id} is still {run.state.value}")
         if run.cache_hit:
@@ -189,7 +189,7 @@ class Runner:
             event = self._cancel.get(run_id)
         if event is not None:
             event.set()
-        run = self.store.get_run(run_id)
+        run = self.store.get_run(run_id, with_output=False)
         if run.sandbox_id and not run.state.finished:
             with contextlib.suppress(SandbenchError):
                 self.engine.shutdown(run.sandbox_id)

@@ -238,13 +238,15 @@ class RunStore(ScenarioStore):
             ).fetchall()
         return [self.get_benchmark_run(r["id"]) for r in rows]
 
-    def runs_of_benchmark_run(self, benchmark_run_id: str) -> list[ScenarioRun]:
+    def runs_of_benchmark_run(
+        self, benchmark_run_id: str, *, with_output: bool = True
+    ) -> list[ScenarioRun]:
         with self.read() as conn:
             rows = conn.execute(
                 "SELECT * FROM scenario_runs WHERE benchmark_run_id = ? ORDER BY seq",
                 [benchmark_run_id],
             ).fetchall()
-            return [self._run(conn, r, results=True) for r in rows]
+            return [self._run(conn, r, results=True, output=with_output) for r in rows]
 
     def start_scorer(self, run_id: str, name: str, type_: str, weight: float) -> ScorerResult:
         """A new attempt of scorer ``name`` (attempt numbers count up from 1)."""
@@ -336,7 +338,9 @@ class RunStore(ScenarioStore):
             results.append(self._result(row, output))
         return results
 
-    def _run(self, conn: sqlite3.Connection, row: sqlite3.Row, *, results: bool) -> ScenarioRun:
+    def _run(
+        self, conn: sqlite3.Connection, row: sqlite3.Row, *, results: bool, output: bool = True
+    ) -> ScenarioRun:
         return ScenarioRun(
             id=row["id"],
             scenario_id=row["scenario_id"],
@@ -354,15 +358,17 @@ class RunStore(ScenarioStore):
             cache_hit=bool(row["cache_hit"]),
             usage=Usage.model_validate_json(row["usage"]) if row["usage"] else None,
             metadata=json.loads(row["metadata"]),
-            scorer_results=self._results(conn, row["id"]) if results else [],
+            scorer_results=self._results(conn, row["id"], with_output=output) if results else [],
         )
 
-    def get_run(self, run_id: str) -> ScenarioRun:
+    def get_run(self, run_id: str, *, with_output: bool = True) -> ScenarioRun:
+        """The run and its scorer results; ``with_output=False`` skips the (possibly huge)
+        stored output when only states and scores are wanted."""
         with self.read() as conn:
             row = conn.execute("SELECT * FROM scenario_runs WHERE id = ?", [run_id]).fetchone()
             if row is None:
                 raise NotFound(f"no run {run_id!r}")
-            return self._run(conn, row, results=True)
+            return self._run(conn, row, results=True, output=with_output)
 
     def list_runs(
         self,
