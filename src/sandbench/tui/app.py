@@ -36,6 +36,7 @@ from sandbench.tui.messages import (
 )
 from sandbench.tui.modals import ConfirmScreen, HelpRow, HelpScreen, RunChoice
 from sandbench.tui.run import RunScreen
+from sandbench.tui.sandboxes import SandboxesScreen
 from sandbench.tui.scenarios import ScenariosScreen
 from sandbench.tui.themes import DEFAULT_THEME, NO_COLOR_THEME, load_themes
 from sandbench.tui.workbench import RunDetail, Workbench
@@ -212,6 +213,20 @@ class SandbenchApp(App[int]):
                 f"{key.description} · key {shown} · {key.id}",
                 partial(node.run_action, key.action),
             )
+
+    # ------------------------------------------------------------------ sandboxes
+
+    def action_sandboxes(self) -> None:
+        """The sandboxes screen (back to it if it is already open further back)."""
+        if isinstance(self.screen, SandboxesScreen):
+            return
+        for screen in self.screen_stack:
+            if isinstance(screen, SandboxesScreen):
+                while self.screen is not screen:
+                    self.pop_screen()
+                screen.reload()
+                return
+        self.push_screen(SandboxesScreen())
 
     # ------------------------------------------------------------------ runs
 

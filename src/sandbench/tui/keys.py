@@ -60,6 +60,14 @@ SCENARIOS = (
     Key("scenarios.import", "i", "import", "Import", "Import a scenario file or directory"),
     Key("scenarios.archive", "a", "archive", "Archive", "Archive the selected scenario"),
     Key("scenarios.filter", "slash", "filter", "Filter", "Filter scenarios by name"),
+    Key(
+        "scenarios.sandboxes",
+        "b",
+        "app.sandboxes",
+        "Sandboxes",
+        "Every sandbox: state, load, suspend/resume/shell",
+        show=False,  # the 80-column footer is full (Quit would go); in ? help and ctrl+p
+    ),
     Key("scenarios.all_runs", "R", "all_runs", "All runs", "Every run, newest first", show=False),
     Key("scenarios.refresh", "ctrl+l", "refresh", "Refresh", "Reload the list", show=False),
 )
@@ -92,6 +100,19 @@ RUN = (
         show=False,
     ),
     Key("run.back", "escape", "back", "Back", "Back to the previous screen"),
+)
+
+SANDBOXES = (
+    Key("sandboxes.suspend", "s", "suspend", "Suspend", "Suspend the sandbox (keeps its disk)"),
+    Key("sandboxes.resume", "r", "resume", "Resume", "Resume the suspended sandbox"),
+    Key("sandboxes.pause", "p", "pause", "Pause", "Freeze the sandbox's processes"),
+    Key("sandboxes.unpause", "u", "unpause", "Unpause", "Let the paused sandbox run again"),
+    Key("sandboxes.shell", "x", "shell", "Shell", "A shell in the sandbox (back here on exit)"),
+    Key("sandboxes.remove", "d", "remove", "Remove", "Shut the sandbox down for good"),
+    Key("sandboxes.prune", "P", "prune", "Prune", "Remove what crashed processes left behind"),
+    Key("sandboxes.ended", "e", "toggle_ended", "Ended", "Show or hide ended sandboxes"),
+    Key("sandboxes.refresh", "ctrl+l", "refresh", "Refresh", "Reload the list", show=False),
+    Key("sandboxes.back", "escape", "back", "Back", "Back to the previous screen"),
 )
 
 # vim-style movement in lists and output panes (on the widgets, not shown in the footer)
@@ -140,6 +161,7 @@ ALL: dict[str, tuple[Key, ...]] = {
     "scenarios": SCENARIOS,
     "runs": RUNS,
     "run": RUN,
+    "sandboxes": SANDBOXES,
     "table": TABLE,
     "log": LOG,
     "filter": FILTER,

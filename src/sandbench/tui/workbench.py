@@ -6,6 +6,8 @@ replace this object with one that answers from fixed data, for deterministic sna
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from sandbench.engine import Engine
 from sandbench.model.runs import ScenarioRun, Solution
+from sandbench.model.sandbox import Sandbox, SandboxState
 from sandbench.model.scenario import Scenario
 from sandbench.runner import Runner
 from sandbench.runner.events import EventBus
@@ -80,6 +83,60 @@ class SandboxInfo:
 
 
 @dataclass(frozen=True)
+class SandboxRow:
+    """One line of the sandboxes table."""
+
+    id: str
+    name: str
+    state: str  # a SandboxState value
+    paused: bool
+    cpu: float
+    memory_gib: int
+    disk_gib: int
+    arch: str
+    last_activity_ms: int | None
+    create_time_ms: int
+    end_time_ms: int | None = None
+    run_id: str | None = None
+    detail: str = ""  # failure or shutdown reason
+
+    @property
+    def ended(self) -> bool:
+        return SandboxState(self.state).terminal
+
+    @property
+    def shown_state(self) -> str:
+        return "paused" if self.paused and self.state == SandboxState.RUNNING else self.state
+
+
+@dataclass(frozen=True)
+class SandboxStats:
+    """Live load of a sandbox's container; None where Podman could not say."""
+
+    cpu_percent: float | None = None
+    memory_bytes: int | None = None
+
+
+def sandbox_row(sandbox: Sandbox) -> SandboxRow:
+    reason = sandbox.failure_reason or sandbox.shutdown_reason
+    return SandboxRow(
+        id=sandbox.id,
+        name=sandbox.name or "",
+        state=sandbox.status.value,
+        paused=sandbox.paused,
+        cpu=sandbox.resources.cpu,
+        memory_gib=sandbox.resources.memory_gib,
+        disk_gib=sandbox.resources.disk_gib,
+        arch=sandbox.architecture.value,
+        last_activity_ms=sandbox.last_activity_ms,
+        create_time_ms=sandbox.create_time_ms,
+        end_time_ms=sandbox.end_time_ms,
+        run_id=sandbox.scenario_run_id,
+        detail=str(reason) if reason else "",
+    )
+
+
+@dataclass(frozen=True)
 class ImportOutcome:
     counts: dict[str, int]  # action -> how many
     problems: list[FileProblem]
@@ -116,6 +173,8 @@ class Workbench:
         self.store = store
         self.engine = engine
         self.runner = Runner(store, engine)
+        self._cpu_samples: dict[str, tuple[int, int]] = {}  # sandbox -> (cpu ns, clock ns)
+        self._stats_lock = threading.Lock()
 
     @property
     def bus(self) -> EventBus:
@@ -160,7 +219,68 @@ class Workbench:
         reason = sandbox.failure_reason or sandbox.shutdown_reason
         return SandboxInfo(sandbox.id, sandbox.status.value, str(reason) if reason else "")
 
+    def sandbox_rows(self, include_ended: bool = False) -> list[SandboxRow]:
+        """Newest first: the live ones (suspended included), or every one."""
+        statuses = None if include_ended else [s for s in SandboxState if not s.terminal]
+        return [sandbox_row(s) for s in self.store.list_sandboxes(statuses=statuses)]
+
+    def sandbox_stats(self, sandbox_ids: list[str]) -> dict[str, SandboxStats]:
+        """CPU % (since the previous call for the same sandbox) and memory in use, from
+        Podman's container stats; a sandbox whose stats cannot be read is left out."""
+        found: dict[str, SandboxStats] = {}
+        for sandbox_id in sandbox_ids:
+            with contextlib.suppress(Exception):
+                found[sandbox_id] = self._stats(sandbox_id)
+        with self._stats_lock:
+            for gone in set(self._cpu_samples) - set(found):
+                del self._cpu_samples[gone]
+        return found
+
+    def _stats(self, sandbox_id: str) -> SandboxStats:
+        container = self.engine.client.containers.get(f"sandbench-{sandbox_id}")
+        answer = container.stats(stream=False, decode=True)
+        stats = (answer.get("Stats") or [None])[0] if isinstance(answer, dict) else None
+        if not stats:
+            return SandboxStats()
+        memory = stats.get("MemUsage")
+        cpu_ns, clock_ns = stats.get("CPUNano"), stats.get("SystemNano")
+        percent = stats.get("CPU")
+        if isinstance(cpu_ns, int) and isinstance(clock_ns, int):
+            with self._stats_lock:
+                before = self._cpu_samples.get(sandbox_id)
+                self._cpu_samples[sandbox_id] = (cpu_ns, clock_ns)
+            if before is not None and clock_ns > before[1]:
+                percent = 100.0 * max(0, cpu_ns - before[0]) / (clock_ns - before[1])
+        return SandboxStats(
+            float(percent) if isinstance(percent, int | float) else None,
+            int(memory) if isinstance(memory, int | float) else None,
+        )
+
     # ------------------------------------------------------------------ changing
+
+    def suspend_sandbox(self, sandbox_id: str) -> SandboxRow:
+        return sandbox_row(self.engine.suspend(sandbox_id))
+
+    def resume_sandbox(self, sandbox_id: str) -> SandboxRow:
+        return sandbox_row(self.engine.resume(sandbox_id))
+
+    def pause_sandbox(self, sandbox_id: str) -> SandboxRow:
+        return sandbox_row(self.engine.pause(sandbox_id))
+
+    def unpause_sandbox(self, sandbox_id: str) -> SandboxRow:
+        return sandbox_row(self.engine.unpause(sandbox_id))
+
+    def remove_sandbox(self, sandbox_id: str) -> SandboxRow:
+        """Shut it down for good: container and disk go."""
+        return sandbox_row(self.engine.shutdown(sandbox_id))
+
+    def prune_sandboxes(self) -> list[str]:
+        """Clean up what a crashed process left behind; what was removed."""
+        return self.engine.prune()
+
+    def sandbox_shell(self, sandbox_id: str) -> int:
+        """Interactive, in this terminal: only with the app suspended."""
+        return self.engine.shell(sandbox_id)
 
     def import_paths(self, paths: list[Path]) -> ImportOutcome:
         report = load_paths(paths)

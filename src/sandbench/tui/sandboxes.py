@@ -1,0 +1,412 @@
+"""The sandboxes screen: every sandbox with its state, preset, idle time and live load.
+
+The list and the containers' stats are read in a thread worker every ``POLL_S`` seconds;
+each action runs in a thread worker, says how it went in a notification and reloads.
+Keys show only when they apply to the selected sandbox's state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult, SuspendNotSupported
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from sandbench.model.sandbox import SandboxState
+from sandbench.tui import keys
+from sandbench.tui.messages import WorkFailed, reporting
+from sandbench.tui.modals import ConfirmScreen
+from sandbench.tui.widgets import VimTable, truncate
+from sandbench.tui.workbench import SandboxRow, SandboxStats
+
+if TYPE_CHECKING:
+    from sandbench.tui.app import SandbenchApp
+
+POLL_S = 2.0
+RUNNING = SandboxState.RUNNING.value
+SUSPENDED = SandboxState.SUSPENDED.value
+
+EMPTY_LIVE = (
+    "No live sandboxes.\n\n"
+    "Runs make them: [b]r[/b] on the scenarios screen runs a scenario in a new sandbox."
+    " [b]e[/b] here shows the ended ones too."
+)
+EMPTY_ALL = "No sandboxes at all yet. Runs make them: [b]r[/b] on the scenarios screen."
+
+
+@dataclass
+class SandboxesLoaded(Message):
+    generation: int
+    rows: list[SandboxRow] | None  # None: the store could not be read
+    stats: dict[str, SandboxStats] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+def idle_text(row: SandboxRow, now_ms: int) -> str:
+    """Time since the last activity (or creation), for sandboxes that still exist."""
+    if row.ended:
+        return "-"
+    since = row.last_activity_ms or row.create_time_ms
+    seconds = max(0, (now_ms - since) // 1000)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def cpu_text(stats: SandboxStats | None) -> str:
+    if stats is None or stats.cpu_percent is None:
+        return "-"
+    value = stats.cpu_percent
+    return f"{value:.0f}%" if value >= 100 else f"{value:.1f}%"
+
+
+def memory_text(stats: SandboxStats | None) -> str:
+    if stats is None or stats.memory_bytes is None:
+        return "-"
+    value = float(stats.memory_bytes)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{value:.0f}{unit}" if unit == "B" or value >= 10 else f"{value:.1f}{unit}"
+        value /= 1024
+    return "-"  # not reached
+
+
+def tail(text: str, width: int) -> str:
+    """The end of an id (its random part) when it does not fit: the status line has it all."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1 :]
+
+
+def preset_text(row: SandboxRow) -> str:
+    return f"{row.cpu:g}c {row.memory_gib}G {row.disk_gib}G"
+
+
+COLUMN_KEYS = ("id", "name", "state", "preset", "arch", "idle", "cpu", "mem")
+LABELS = {
+    "id": "SANDBOX",
+    "name": "NAME",
+    "state": "STATE",
+    "preset": "CPU/MEM/DISK",
+    "arch": "ARCH",
+    "idle": "IDLE",
+    "cpu": "CPU%",
+    "mem": "MEM",
+}
+
+
+class SandboxesScreen(Screen):
+    KEYS = keys.SANDBOXES
+    BINDINGS = keys.bindings(KEYS)
+    SUB_TITLE = "sandboxes"
+
+    def __init__(self) -> None:
+        super().__init__(id="sandboxes-screen")
+        self.rows: dict[str, SandboxRow] = {}
+        self.stats: dict[str, SandboxStats] = {}
+        self.include_ended = False
+        self.busy: set[str] = set()  # sandboxes with an action in flight
+        self.loaded_once = False
+        self.fetching = False
+        self.failing = False  # the last load failed (said once, not every poll)
+        self._generation = 0
+        self._widths: dict[str, int] = {}
+
+    @property
+    def sandbench(self) -> SandbenchApp:
+        return self.app  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◆")
+        yield VimTable(id="sandboxes")
+        yield Static("", id="empty", classes="empty")
+        yield Static("", id="status", classes="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#empty").display = False
+        self._widths = self._column_widths()
+        self.query_one(VimTable).set_columns(self._columns())
+        self.query_one(VimTable).focus()
+        self.reload()
+        self.set_interval(POLL_S, self._poll)
+
+    def _column_widths(self) -> dict[str, int]:
+        width = self.app.size.width
+        if width < 120:
+            return {
+                "id": 10,
+                "name": 9,
+                "state": 10,
+                "preset": 10,
+                "arch": 6,
+                "idle": 5,
+                "cpu": 5,
+                "mem": 6,
+            }
+        fixed = {"id": 26, "state": 12, "preset": 14, "arch": 7, "idle": 6, "cpu": 7, "mem": 8}
+        spare = width - sum(fixed.values()) - 2 * (len(fixed) + 1) - 2
+        widths = {"id": 26, "name": min(max(10, spare), 40), **fixed}
+        return {key: widths[key] for key in COLUMN_KEYS}
+
+    def _columns(self) -> list[tuple[str, str, int]]:
+        labels = {**LABELS, "preset": "PRESET"} if self._widths["preset"] < 12 else LABELS
+        return [(labels[key], key, width) for key, width in self._widths.items()]
+
+    def on_resize(self) -> None:
+        if not self._widths or self._column_widths() == self._widths:
+            return
+        self._widths = self._column_widths()
+        table = self.query_one(VimTable)
+        table.clear(columns=True)
+        table.set_columns(self._columns())
+        self._fill(list(self.rows.values()), self.selected_id())
+
+    # ------------------------------------------------------------------ loading
+
+    def reload(self) -> None:
+        self._generation += 1
+        self.fetching = True
+        self._fetch(self._generation, self.include_ended)
+
+    def _poll(self) -> None:
+        if not self.fetching:
+            self.reload()
+
+    @work(thread=True, exit_on_error=False, group="sandbox-list")
+    def _fetch(self, generation: int, include_ended: bool) -> None:
+        workbench = self.sandbench.workbench
+        try:
+            rows = workbench.sandbox_rows(include_ended)
+        except Exception as error:
+            self.post_message(SandboxesLoaded(generation, None, error=error))
+            return
+        running = [r.id for r in rows if r.state == RUNNING]
+        stats = workbench.sandbox_stats(running) if running else {}
+        self.post_message(SandboxesLoaded(generation, rows, stats))
+
+    def on_sandboxes_loaded(self, message: SandboxesLoaded) -> None:
+        if message.generation != self._generation:
+            return
+        self.fetching = False
+        if message.rows is None:
+            if not self.failing and message.error is not None:
+                self.app.post_message(WorkFailed("List sandboxes", message.error))
+            self.failing = True
+            self._update_status()
+            return
+        self.failing = False
+        self.loaded_once = True
+        self.stats = message.stats
+        selected = self.selected_id()
+        table = self.query_one(VimTable)
+        if list(self.rows) == [r.id for r in message.rows]:
+            for row in message.rows:
+                self.rows[row.id] = row
+                for key, value in zip(COLUMN_KEYS, self._cells(row), strict=True):
+                    table.update_cell(row.id, key, value)
+        else:
+            self._fill(message.rows, selected)
+        self._update_status()
+        self.refresh_bindings()
+
+    def _fill(self, rows: list[SandboxRow], selected: str | None) -> None:
+        table = self.query_one(VimTable)
+        table.clear()
+        self.rows = {row.id: row for row in rows}
+        for row in rows:
+            table.add_row(*self._cells(row), key=row.id)
+        if selected in self.rows:
+            table.move_cursor(row=table.get_row_index(selected))
+
+    def _cells(self, row: SandboxRow) -> list[str]:
+        widths = self._widths
+        stats = self.stats.get(row.id) if row.state == RUNNING else None
+        return [
+            tail(row.id, widths["id"]),
+            truncate(row.name or "-", widths["name"]),
+            truncate(row.shown_state, widths["state"]),
+            truncate(preset_text(row), widths["preset"]),
+            truncate(row.arch, widths["arch"]),
+            idle_text(row, self.sandbench.workbench.now_ms()),
+            cpu_text(stats),
+            memory_text(stats),
+        ]
+
+    def _update_status(self) -> None:
+        nothing = self.loaded_once and not self.rows
+        empty = self.query_one("#empty", Static)
+        if nothing:
+            empty.update(EMPTY_ALL if self.include_ended else EMPTY_LIVE)
+        empty.display = nothing
+        self.query_one(VimTable).display = not nothing
+        parts = []
+        if self.loaded_once:
+            count = len(self.rows)
+            what = "sandbox" if count == 1 else "sandboxes"
+            parts.append(f"{count} {what}" if self.include_ended else f"{count} live {what}")
+            row = self.selected()
+            if row is not None:
+                parts.append(row.id)
+                if row.run_id:
+                    parts.append(f"run {row.run_id}")
+                if row.detail:
+                    parts.append(row.detail)
+        elif self.fetching:
+            parts.append("loading…")
+        if self.failing:
+            parts.append("cannot read the sandboxes (ctrl+l retries)")
+        self.query_one("#status", Static).update(" · ".join(parts))
+
+    def selected_id(self) -> str | None:
+        table = self.query_one(VimTable)
+        if not self.rows or not table.display:
+            return None
+        try:
+            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        except Exception:
+            return None
+
+    def selected(self) -> SandboxRow | None:
+        selected = self.selected_id()
+        return None if selected is None else self.rows.get(selected)
+
+    def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
+        self._update_status()
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------------ which keys apply
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in ("suspend", "resume", "pause", "unpause", "shell", "remove"):
+            return True
+        row = self.selected()
+        if row is None or row.id in self.busy:
+            return False
+        running = row.state == RUNNING
+        if action == "suspend":
+            return running and not row.paused
+        if action == "resume":
+            return row.state == SUSPENDED
+        if action == "pause":
+            return running and not row.paused
+        if action == "unpause":
+            return running and row.paused
+        if action == "shell":
+            return running
+        return not row.ended  # remove
+
+    # ------------------------------------------------------------------ actions
+
+    def action_refresh(self) -> None:
+        self.reload()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_toggle_ended(self) -> None:
+        self.include_ended = not self.include_ended
+        self.notify(
+            "Showing ended sandboxes too." if self.include_ended else "Showing live sandboxes.",
+            timeout=3,
+        )
+        self.reload()
+
+    def _start(self, verb: str, method: str, done: str) -> None:
+        row = self.selected()
+        if row is None or self.check_action(method, ()) is not True:
+            return
+        self.busy.add(row.id)
+        self.refresh_bindings()
+        self._act(row.id, verb, f"{method}_sandbox", done)
+
+    @work(thread=True, exit_on_error=False, group="sandbox-actions")
+    def _act(self, sandbox_id: str, verb: str, method: str, done: str) -> None:
+        try:
+            with reporting(self.app, f"{verb} {sandbox_id}"):
+                getattr(self.sandbench.workbench, method)(sandbox_id)
+                self.app.call_from_thread(
+                    self.app.notify, f"{sandbox_id} {done}", title=f"{verb} done"
+                )
+        finally:
+            self.app.call_from_thread(self._action_ended, sandbox_id)
+
+    def _action_ended(self, sandbox_id: str) -> None:
+        self.busy.discard(sandbox_id)
+        self.refresh_bindings()
+        self.reload()
+
+    def action_suspend(self) -> None:
+        self._start("Suspend", "suspend", "suspended (disk kept, container gone)")
+
+    def action_resume(self) -> None:
+        self._start("Resume", "resume", "running again")
+
+    def action_pause(self) -> None:
+        self._start("Pause", "pause", "paused")
+
+    def action_unpause(self) -> None:
+        self._start("Unpause", "unpause", "running again")
+
+    def action_remove(self) -> None:
+        row = self.selected()
+        if row is None or self.check_action("remove", ()) is not True:
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._start("Remove", "remove", "removed (container and disk gone)")
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Remove sandbox",
+                f"Shut down {row.id} for good? Its container and disk go; this cannot be undone.",
+                "Remove",
+            ),
+            confirmed,
+        )
+
+    def action_prune(self) -> None:
+        self._prune()
+
+    @work(thread=True, exit_on_error=False, group="sandbox-actions")
+    def _prune(self) -> None:
+        try:
+            with reporting(self.app, "Prune"):
+                cleaned = self.sandbench.workbench.prune_sandboxes()
+                if cleaned:
+                    shown = ", ".join(cleaned[:5]) + (" …" if len(cleaned) > 5 else "")
+                    message = f"removed {len(cleaned)}: {shown}"
+                else:
+                    message = "nothing left behind"
+                self.app.call_from_thread(self.app.notify, message, title="Prune done")
+        finally:
+            self.app.call_from_thread(self.reload)
+
+    def action_shell(self) -> None:
+        row = self.selected()
+        if row is None or self.check_action("shell", ()) is not True:
+            return
+        try:
+            with self.app.suspend():
+                code = self.sandbench.workbench.sandbox_shell(row.id)
+        except SuspendNotSupported:
+            self.notify(
+                "This terminal cannot hand over to a shell; from a shell:"
+                f" sandbench sandboxes shell {row.id}",
+                title="Shell",
+                severity="error",
+            )
+        except Exception as error:
+            self.app.post_message(WorkFailed(f"Shell in {row.id}", error))
+        else:
+            self.notify(f"shell in {row.id} exited ({code})", title="Shell", timeout=3)
+        self.reload()
