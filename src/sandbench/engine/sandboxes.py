@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import queue
 import shlex
@@ -27,9 +28,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from podman.errors import APIError
+import requests
+from podman.errors import APIError, PodmanError
 from podman.errors import NotFound as PodmanNotFound
 
 from sandbench import config as config_module
@@ -90,6 +92,24 @@ def process_start(pid: int) -> str | None:
 
 def _alive(pid: int | None, start: str | None) -> bool:
     return pid is not None and process_start(pid) == start
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def podman_errors_are_engine_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Nothing from podman-py leaves the engine raw: callers handle ``EngineError`` (an
+    infrastructure failure) and nothing else."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (APIError, PodmanError, requests.RequestException) as error:
+            raise EngineError(f"Podman failed: {error}") from error
+
+    return wrapper
 
 
 @dataclass
@@ -310,6 +330,7 @@ class Engine:
 
     # ------------------------------------------------------------------ create
 
+    @podman_errors_are_engine_errors
     def create(self, spec: SandboxSpec, *, detach: bool = False) -> Sandbox:
         """Provision, initialise (launch commands) and start a sandbox.
 
@@ -535,6 +556,7 @@ class Engine:
                 self._active[sandbox_id] -= 1
             self.store.touch_sandbox(sandbox_id)
 
+    @podman_errors_are_engine_errors
     def exec(
         self,
         sandbox_id: str,
@@ -625,6 +647,7 @@ class Engine:
             if event.result is not None or event.error is not None:
                 return
 
+    @podman_errors_are_engine_errors
     def write_file(
         self, sandbox_id: str, path: str, content: bytes | str, mode: int = 0o644
     ) -> None:
@@ -657,6 +680,7 @@ class Engine:
                     f"could not write {target} in sandbox {sandbox.id}: {made.output.strip()}"
                 )
 
+    @podman_errors_are_engine_errors
     def read_file(self, sandbox_id: str, path: str) -> bytes:
         sandbox = self._ready(sandbox_id)
         target = path if path.startswith("/") else f"{sandbox.spec.working_directory}/{path}"  # type: ignore[union-attr]
@@ -700,6 +724,7 @@ class Engine:
 
     # ------------------------------------------------------------------ lifecycle
 
+    @podman_errors_are_engine_errors
     def suspend(self, sandbox_id: str) -> Sandbox:
         """Keep the disk, drop the processes: the container goes, memory and CPU are freed."""
         sandbox = self.store.get_sandbox(sandbox_id)
@@ -714,6 +739,7 @@ class Engine:
             self._transition(sandbox.id, SandboxState.SUSPENDED)
         return self.store.get_sandbox(sandbox.id)
 
+    @podman_errors_are_engine_errors
     def resume(self, sandbox_id: str) -> Sandbox:
         sandbox = self.store.get_sandbox(sandbox_id)
         with self._exclusive(sandbox.id):
@@ -732,6 +758,7 @@ class Engine:
             self._ensure_monitor()
         return self.store.get_sandbox(sandbox.id)
 
+    @podman_errors_are_engine_errors
     def pause(self, sandbox_id: str) -> Sandbox:
         """Freeze every process (cgroup freezer); fast, keeps memory."""
         sandbox = self.store.get_sandbox(sandbox_id)
@@ -742,6 +769,7 @@ class Engine:
             self.store.update_sandbox(sandbox.id, paused=1)
         return self.store.get_sandbox(sandbox.id)
 
+    @podman_errors_are_engine_errors
     def unpause(self, sandbox_id: str) -> Sandbox:
         sandbox = self.store.get_sandbox(sandbox_id)
         if sandbox.paused:
@@ -750,6 +778,7 @@ class Engine:
             self.store.touch_sandbox(sandbox.id)
         return self.store.get_sandbox(sandbox.id)
 
+    @podman_errors_are_engine_errors
     def shutdown(
         self, sandbox_id: str, reason: ShutdownReason = ShutdownReason.API_SHUTDOWN
     ) -> Sandbox:
@@ -832,7 +861,7 @@ class Engine:
             return
         try:
             state = self.client.containers.get(self._container_name(sandbox.id)).attrs["State"]
-        except PodmanNotFound:
+        except (PodmanNotFound, APIError):  # mid-removal Podman answers 500, not 404
             state = {"Status": "removed"}
         if state.get("Status") not in ("running", "paused"):
             if state.get("OOMKilled"):
@@ -897,6 +926,7 @@ class Engine:
 
     # ------------------------------------------------------------------ housekeeping
 
+    @podman_errors_are_engine_errors
     def recover(self) -> list[str]:
         """After a crash: sandboxes whose owner died fail, and stray containers go."""
         cleaned: list[str] = []
@@ -946,6 +976,7 @@ class Engine:
 
     # ------------------------------------------------------------------ snapshots
 
+    @podman_errors_are_engine_errors
     def snapshot(self, sandbox_id: str, name: str, progress: Callable[[str], None]) -> Any:
         """Commit the sandbox's disk to an image usable as ``snapshot_id``."""
         sandbox = self.store.get_sandbox(sandbox_id)
