@@ -23,6 +23,7 @@ from sandbench.errors import SandbenchError
 from sandbench.model.runs import RunState, ScenarioRun
 from sandbench.runner.events import RunEvent, RunFinished
 from sandbench.tui import keys
+from sandbench.tui.benchmarks import BenchmarkEnded, BenchmarksScreen
 from sandbench.tui.errors import Notice, describe
 from sandbench.tui.messages import (
     EventBridge,
@@ -53,6 +54,7 @@ class SandbenchApp(App[int]):
         self.bridge = EventBridge(self)
         self.running: dict[str, str] = {}  # runs started here and not finished: id -> name
         self.busy_runs: set[str] = set()  # runs being rescored from here
+        self.benchmark_going: str | None = None  # name of the benchmark being run from here
         self.startup_notices: list[Notice] = []
         self.notice_log: deque[Notice] = deque(maxlen=100)  # what was shown, newest last
         self._unsubscribe = None
@@ -119,7 +121,7 @@ class SandbenchApp(App[int]):
 
     async def action_quit(self) -> None:
         active = set(self.running) | self.busy_runs
-        if not active:
+        if not active and self.benchmark_going is None:
             self.exit(0)
             return
 
@@ -127,7 +129,7 @@ class SandbenchApp(App[int]):
             if yes:
                 self._cancel_and_exit(sorted(active))
 
-        count = len(active)
+        count = len(active) + (self.benchmark_going is not None)
         self.push_screen(
             ConfirmScreen(
                 "Quit",
@@ -139,6 +141,9 @@ class SandbenchApp(App[int]):
 
     @work(thread=True, exit_on_error=False, group="quit")
     def _cancel_and_exit(self, run_ids: list[str]) -> None:
+        if self.benchmark_going is not None:
+            with reporting(self, "Cancel benchmark run"):
+                self.workbench.cancel_benchmark()
         for run_id in run_ids:
             with reporting(self, "Cancel"):
                 self.workbench.cancel(run_id)
@@ -227,6 +232,63 @@ class SandbenchApp(App[int]):
                 screen.reload()
                 return
         self.push_screen(SandboxesScreen())
+
+    # ------------------------------------------------------------------ benchmarks
+
+    def action_benchmarks(self) -> None:
+        """The benchmarks screen (back to it if it is already open further back)."""
+        if isinstance(self.screen, BenchmarksScreen):
+            return
+        for screen in self.screen_stack:
+            if isinstance(screen, BenchmarksScreen):
+                while self.screen is not screen:
+                    self.pop_screen()
+                screen.reload()
+                return
+        self.push_screen(BenchmarksScreen())
+
+    def start_benchmark(self, benchmark_id: str, name: str) -> None:
+        """Run every scenario of a benchmark (reference solution, -j from the config, with
+        the cache); one benchmark run at a time from here."""
+        if self.benchmark_going is not None:
+            self.notify(f"{self.benchmark_going} is still running.", severity="warning")
+            return
+        self.benchmark_going = name
+        self._run_benchmark(benchmark_id, name)
+
+    @work(thread=True, exit_on_error=False, group="benchmarks")
+    def _run_benchmark(self, benchmark_id: str, name: str) -> None:
+        finished = None
+        try:
+            with reporting(self, f"Benchmark {name}"):
+                jobs = self.workbench.benchmark_jobs()
+                finished = self.workbench.run_benchmark(benchmark_id, jobs=jobs)
+        finally:
+            self.post_message(BenchmarkEnded(finished))
+
+    def on_benchmark_ended(self, message: BenchmarkEnded) -> None:
+        name, self.benchmark_going = self.benchmark_going, None
+        run = message.run
+        if run is not None:
+            score = "-" if run.score is None else f"{run.score:.3f}"
+            self.notify(
+                f"{name}: {run.state.value}, score {score}, ok {run.ok_cases}/{run.total_cases},"
+                f" cache hits {run.cache_hit_cases}",
+                title="Benchmark run ended",
+                severity="information" if run.state.value == "completed" else "warning",
+            )
+        for screen in self.screen_stack:
+            if isinstance(screen, BenchmarksScreen):
+                screen.post_message(BenchmarkEnded(run))
+        self.screen.refresh_bindings()
+
+    def cancel_benchmark(self) -> None:
+        self._cancel_benchmark()
+
+    @work(thread=True, exit_on_error=False, group="cancel")
+    def _cancel_benchmark(self) -> None:
+        with reporting(self, "Cancel benchmark run"):
+            self.workbench.cancel_benchmark()
 
     # ------------------------------------------------------------------ runs
 

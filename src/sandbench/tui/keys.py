@@ -68,6 +68,14 @@ SCENARIOS = (
         "Every sandbox: state, load, suspend/resume/shell",
         show=False,  # the 80-column footer is full (Quit would go); in ? help and ctrl+p
     ),
+    Key(
+        "scenarios.benchmarks",
+        "B",
+        "app.benchmarks",
+        "Benchmarks",
+        "Benchmarks and their runs: start, follow, cancel",
+        show=False,  # like Sandboxes: the 80-column footer is full; in ? help and ctrl+p
+    ),
     Key("scenarios.all_runs", "R", "all_runs", "All runs", "Every run, newest first", show=False),
     Key("scenarios.refresh", "ctrl+l", "refresh", "Refresh", "Reload the list", show=False),
 )
@@ -113,6 +121,15 @@ SANDBOXES = (
     Key("sandboxes.ended", "e", "toggle_ended", "Ended", "Show or hide ended sandboxes"),
     Key("sandboxes.refresh", "ctrl+l", "refresh", "Refresh", "Reload the list", show=False),
     Key("sandboxes.back", "escape", "back", "Back", "Back to the previous screen"),
+)
+
+BENCHMARKS = (
+    Key("benchmarks.start", "s", "start", "Start", "Run the selected benchmark (reference)"),
+    Key("benchmarks.cancel", "c", "cancel", "Cancel", "Cancel the benchmark run going"),
+    Key("benchmarks.open", "enter", "open", "Open", "Next list; on a scenario run, open it"),
+    Key("benchmarks.next_list", "tab", "next_list", "Lists", "Move to the next list"),
+    Key("benchmarks.refresh", "ctrl+l", "refresh", "Refresh", "Reload the lists", show=False),
+    Key("benchmarks.back", "escape", "back", "Back", "Back to the previous screen"),
 )
 
 # vim-style movement in lists and output panes (on the widgets, not shown in the footer)
@@ -162,6 +179,7 @@ ALL: dict[str, tuple[Key, ...]] = {
     "runs": RUNS,
     "run": RUN,
     "sandboxes": SANDBOXES,
+    "benchmarks": BENCHMARKS,
     "table": TABLE,
     "log": LOG,
     "filter": FILTER,

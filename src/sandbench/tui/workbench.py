@@ -13,11 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbench import config as config_module
 from sandbench.engine import Engine
+from sandbench.errors import Conflict, SandbenchError
+from sandbench.model.benchmark import BenchmarkRun
 from sandbench.model.runs import ScenarioRun, Solution
 from sandbench.model.sandbox import Sandbox, SandboxState
 from sandbench.model.scenario import Scenario
 from sandbench.runner import Runner
+from sandbench.runner.benchmark_runs import BenchmarkRunner
 from sandbench.runner.events import EventBus
 from sandbench.store import ImportAction, Page, ScenarioRecord, Store
 from sandbench.store.files import FileProblem, load_paths
@@ -168,6 +172,28 @@ def scenario_row(record: ScenarioRecord, last: ScenarioRun | None) -> ScenarioRo
     )
 
 
+@dataclass(frozen=True)
+class BenchmarkRow:
+    """One line of the benchmarks table."""
+
+    id: str
+    name: str
+    scenarios: int
+    last_run_id: str | None = None
+    last_state: str | None = None
+    last_score: float | None = None
+    last_run_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class BenchmarkRunCases:
+    """A benchmark run with its scenario runs so far (no output) and the not started."""
+
+    run: BenchmarkRun
+    cases: list[ScenarioRun]
+    queued: int
+
+
 class Workbench:
     def __init__(self, store: Store, engine: Engine) -> None:
         self.store = store
@@ -175,6 +201,8 @@ class Workbench:
         self.runner = Runner(store, engine)
         self._cpu_samples: dict[str, tuple[int, int]] = {}  # sandbox -> (cpu ns, clock ns)
         self._stats_lock = threading.Lock()
+        self._benchmark_runner: BenchmarkRunner | None = None
+        self._benchmark_lock = threading.Lock()
 
     @property
     def bus(self) -> EventBus:
@@ -255,6 +283,78 @@ class Workbench:
             float(percent) if isinstance(percent, int | float) else None,
             int(memory) if isinstance(memory, int | float) else None,
         )
+
+    def benchmark_rows(self) -> list[BenchmarkRow]:
+        """Every benchmark by name, with its newest run."""
+        rows: list[BenchmarkRow] = []
+        starting_after: str | None = None
+        while True:
+            page = self.store.list_benchmarks(limit=100, starting_after=starting_after)
+            for benchmark in page.items:
+                last = self.store.list_benchmark_runs(benchmark.id, limit=1)
+                run = last[0] if last else None
+                rows.append(
+                    BenchmarkRow(
+                        benchmark.id,
+                        benchmark.name,
+                        len(benchmark.scenario_ids),
+                        run.id if run else None,
+                        run.state.value if run else None,
+                        run.score if run else None,
+                        run.start_time_ms if run else None,
+                    )
+                )
+            if not page.has_more or not page.items:
+                return rows
+            starting_after = page.items[-1].id
+
+    def benchmark_runs(self, benchmark_id: str, limit: int = 50) -> list[BenchmarkRun]:
+        """Newest first."""
+        return self.store.list_benchmark_runs(benchmark_id, limit=limit)
+
+    def benchmark_run_cases(self, benchmark_run_id: str) -> BenchmarkRunCases:
+        run = self.store.get_benchmark_run(benchmark_run_id)
+        cases = self.store.runs_of_benchmark_run(benchmark_run_id, with_output=False)
+        started = len({c.scenario_id for c in cases})
+        return BenchmarkRunCases(run, cases, max(0, run.total_cases - started))
+
+    def benchmark_jobs(self) -> int:
+        """-j of a benchmark run: the config's ``concurrency`` (its default if unreadable)."""
+        try:
+            return config_module.load().concurrency
+        except SandbenchError:
+            return config_module.Config().concurrency
+
+    @property
+    def benchmark_running(self) -> bool:
+        """A benchmark run started through this workbench is going."""
+        return self._benchmark_runner is not None
+
+    def run_benchmark(
+        self, benchmark_id: str, *, jobs: int, solution: Solution = Solution.REFERENCE
+    ) -> BenchmarkRun:
+        """Run every scenario of the benchmark (blocks until done); one at a time."""
+        with self._benchmark_lock:
+            if self._benchmark_runner is not None:
+                raise Conflict("a benchmark run is already going; cancel it first")
+            self._benchmark_runner = BenchmarkRunner(self.runner)
+            runner = self._benchmark_runner
+        try:
+            return runner.run(
+                benchmark_id, jobs=jobs, solution=solution, use_cache=True, triggered_by="tui"
+            )
+        finally:
+            with self._benchmark_lock:
+                self._benchmark_runner = None
+
+    def cancel_benchmark(self) -> bool:
+        """Cancel the benchmark run going here; False if there was none."""
+        with self._benchmark_lock:
+            runner = self._benchmark_runner
+        if runner is None:
+            return False
+        runner.cancel()
+        return True
 
     # ------------------------------------------------------------------ changing
 
