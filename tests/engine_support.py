@@ -174,3 +174,30 @@ def sandbench(
     )
     assert "Traceback" not in result.stderr, result.stderr
     return result
+
+
+# Tiny scenarios for runner tests: the answer goes into answer.txt.
+def make(name: str, scorers: list[dict[str, Any]], **top: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "input_context": {"problem_statement": "Write the answer into answer.txt."},
+        "scoring_contract": {"scoring_function_parameters": scorers},
+        "environment_parameters": {
+            "working_directory": "/workspace/task",
+            "launch_parameters": {"resource_size_request": "X_SMALL"},
+        },
+        "reference_output": "echo 42 > answer.txt\n",
+        **top,
+    }
+
+
+def bash(name: str, weight: float, script: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "weight": weight,
+        "scorer": {"type": "bash_script_scorer", "bash_script": script},
+    }
+
+
+def command(name: str, weight: float, cmd: str) -> dict[str, Any]:
+    return {"name": name, "weight": weight, "scorer": {"type": "command_scorer", "command": cmd}}

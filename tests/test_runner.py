@@ -19,35 +19,9 @@ from sandbench.runner.exports import benchmark_run_json, eval_jsonl
 from sandbench.runner.validation import check
 from sandbench.store import Store
 from tests.conftest import schema_errors
-from tests.engine_support import containers_of
+from tests.engine_support import bash, command, containers_of, make
 
 pytestmark = pytest.mark.podman
-
-
-def make(name: str, scorers: list[dict[str, Any]], **top: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "input_context": {"problem_statement": "Write the answer into answer.txt."},
-        "scoring_contract": {"scoring_function_parameters": scorers},
-        "environment_parameters": {
-            "working_directory": "/workspace/task",
-            "launch_parameters": {"resource_size_request": "X_SMALL"},
-        },
-        "reference_output": "echo 42 > answer.txt\n",
-        **top,
-    }
-
-
-def bash(name: str, weight: float, script: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "weight": weight,
-        "scorer": {"type": "bash_script_scorer", "bash_script": script},
-    }
-
-
-def command(name: str, weight: float, cmd: str) -> dict[str, Any]:
-    return {"name": name, "weight": weight, "scorer": {"type": "command_scorer", "command": cmd}}
 
 
 ANSWER = make(
