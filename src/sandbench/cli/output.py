@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,17 @@ def when(ms: int | None) -> str:
 def note(message: str) -> None:
     """Human-facing remarks go to stderr so stdout stays parseable."""
     print(message, file=sys.stderr)
+
+
+def add_env_option(parser: argparse.ArgumentParser) -> None:
+    """``--env KEY=VALUE``, repeatable; read back with ``parse_env``."""
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a required environment variable (repeat for more)",
+    )
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sandbench.cli.output import emit_json, note, parse_env, table, when
+from sandbench.cli.output import add_env_option, emit_json, note, parse_env, table, when
 from sandbench.cli.session import engine_session
 from sandbench.errors import InvalidInput
 from sandbench.model.runs import ScenarioRun, Solution, latest_attempts
@@ -78,13 +78,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         help="baseline, reference (default), agent (with --agent) or interactive",
     )
     p.add_argument("--agent", metavar="CMD", help="a command on the host that solves it")
-    p.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a required environment variable (repeat for more)",
-    )
+    add_env_option(p)
     p.add_argument("--no-cache", action="store_true", help="ignore the result cache")
 
 

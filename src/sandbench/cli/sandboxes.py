@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sandbench.cli.output import emit_json, note, parse_env, table, when
+from sandbench.cli.output import add_env_option, emit_json, note, parse_env, table, when
 from sandbench.cli.session import engine_session
 from sandbench.errors import InvalidInput
 from sandbench.model.sandbox import Sandbox, SandboxState
@@ -18,13 +18,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
     p = sub.add_parser("create", help="start a sandbox from a scenario's environment")
     p.add_argument("scenario", metavar="SCENARIO", help="scenario id or name")
-    p.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a required environment variable (repeat for more)",
-    )
+    add_env_option(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_create)
 

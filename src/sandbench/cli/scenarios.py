@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sandbench.cli.output import emit_json, note, table, when
+from sandbench.cli.output import add_env_option, emit_json, note, parse_env, table, when
 from sandbench.errors import InvalidInput
 from sandbench.model.scenario import ScenarioListView, ScenarioView
 from sandbench.store import DEFAULT_LIMIT, ScenarioRecord, Store, open_store
@@ -64,7 +64,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "check", help="FORWARD (reference scores 1.0) and REVERSE (baseline below 1.0)"
     )
     p.add_argument("ref", metavar="ID|NAME")
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    add_env_option(p)
     p.add_argument("--no-cache", action="store_true", help="ignore the result cache")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_check)
@@ -302,7 +302,6 @@ def cmd_archive(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from sandbench.cli.output import parse_env
     from sandbench.cli.runs import LivePrinter, runner_session
     from sandbench.runner.validation import check
 
