@@ -425,8 +425,18 @@ def report(results: dict[str, Any]) -> None:
 def main() -> None:
     if RUNS < 1 or SUSPEND_RUNS < 1:
         raise SystemExit("SANDBENCH_BENCH_RUNS and SANDBENCH_BENCH_SUSPEND_RUNS must be >= 1")
+    run_in_temporary_home("engine", measure, report)
+
+
+def run_in_temporary_home(
+    what: str,
+    measure: Callable[[Path], dict[str, Any]],
+    report: Callable[[dict[str, Any]], None],
+) -> None:
+    """Measure in a throwaway SANDBENCH_HOME (nothing touches the user's store); Ctrl-C
+    leaves nothing behind and writes nothing."""
     if os.geteuid() != 0 or shutil.which("podman") is None:
-        raise SystemExit("the engine benchmark needs root and podman (loop-mounted disks)")
+        raise SystemExit(f"the {what} benchmark needs root and podman (loop-mounted disks)")
     try:
         with tempfile.TemporaryDirectory(
             prefix="sandbench-bench-", ignore_cleanup_errors=True

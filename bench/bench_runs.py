@@ -33,19 +33,24 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench_engine import IMAGE, RAW_RUN, clean_up, raw_run, start_service
+from bench_engine import (
+    IMAGE,
+    RAW_RUN,
+    clean_up,
+    raw_run,
+    run_in_temporary_home,
+    start_service,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -576,18 +581,7 @@ def main() -> None:
         raise SystemExit(
             "SANDBENCH_BENCH_SCENARIOS, SANDBENCH_BENCH_JOBS and SANDBENCH_BENCH_LINES must be >= 1"
         )
-    if os.geteuid() != 0 or shutil.which("podman") is None:
-        raise SystemExit("the runs benchmark needs root and podman (loop-mounted disks)")
-    try:
-        with tempfile.TemporaryDirectory(
-            prefix="sandbench-bench-", ignore_cleanup_errors=True
-        ) as tmp:
-            os.environ["SANDBENCH_HOME"] = tmp  # before sandbench is imported (in measure())
-            results = measure(Path(tmp))
-    except KeyboardInterrupt:
-        print("  interrupted; nothing was written", file=sys.stderr)
-        raise SystemExit(130) from None
-    report(results)
+    run_in_temporary_home("runs", measure, report)
 
 
 if __name__ == "__main__":
