@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +201,37 @@ def bash(name: str, weight: float, script: str) -> dict[str, Any]:
 
 def command(name: str, weight: float, cmd: str) -> dict[str, Any]:
     return {"name": name, "weight": weight, "scorer": {"type": "command_scorer", "command": cmd}}
+
+
+def in_terminal(
+    *argv: str, reply: Callable[[bytes], bytes | None], timeout: float = 120
+) -> tuple[bytes, int]:
+    """The CLI in a pseudo-terminal: ``reply`` sees the screen so far and may return keys to
+    type (once each screen change). Returns everything shown and the exit code."""
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the CLI in a pseudo-terminal
+        os.execvpe(sys.executable, [sys.executable, "-m", "sandbench", *argv], os.environ)
+    output, deadline = b"", time.monotonic() + timeout
+    typing = reply(output)
+    if typing:
+        os.write(fd, typing)
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the terminal closed: the CLI exited
+            break
+        if not chunk:
+            break
+        output += chunk
+        typing = reply(output)
+        if typing:
+            os.write(fd, typing)
+    _, status = os.waitpid(pid, 0)
+    return output, os.waitstatus_to_exitcode(status)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
 import threading
@@ -18,7 +16,13 @@ from sandbench.engine import Engine, PodmanUnavailable
 from sandbench.engine.service import Connection, connect, start_private
 from sandbench.model import SandboxState
 from sandbench.store import Store
-from tests.engine_support import containers_of, require_podman, sandbench, scenario
+from tests.engine_support import (
+    containers_of,
+    in_terminal,
+    require_podman,
+    sandbench,
+    scenario,
+)
 
 pytestmark = pytest.mark.podman
 
@@ -150,30 +154,18 @@ def test_exec_timeout_and_errors_through_the_cli(imported: str) -> None:
 
 def test_interactive_shell_in_a_real_terminal(imported: str) -> None:
     sandbox_id = sandbench("sandboxes", "create", imported).stdout.strip()
+    typed: list[bytes] = []
+
+    def reply(screen: bytes) -> bytes | None:
+        if typed:
+            return None
+        typed.append(b"echo shell-says-$((6*7)); cat greeting; exit 3\n")
+        return typed[0]
+
     try:
-        pid, fd = pty.fork()
-        if pid == 0:  # child: the CLI in a pseudo-terminal
-            os.execvpe(
-                sys.executable,
-                [sys.executable, "-m", "sandbench", "sandboxes", "shell", sandbox_id],
-                os.environ,
-            )
-        os.write(fd, b"echo shell-says-$((6*7)); cat greeting; exit 3\n")
-        output, deadline = b"", time.monotonic() + 60
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 1)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:  # the terminal closed: the shell exited
-                break
-            if not chunk:
-                break
-            output += chunk
-        _, status = os.waitpid(pid, 0)
+        output, code = in_terminal("sandboxes", "shell", sandbox_id, reply=reply, timeout=60)
         assert b"shell-says-42" in output and b"hello" in output
-        assert os.waitstatus_to_exitcode(status) == 3
+        assert code == 3
     finally:
         sandbench("sandboxes", "rm", sandbox_id)
 

@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import schema_errors
-from tests.engine_support import require_podman, sandbench
+from tests.engine_support import in_terminal, require_podman, sandbench
 from tests.test_runner import ANSWER, bash, make
 
 pytestmark = pytest.mark.podman
@@ -162,34 +163,16 @@ def test_bad_run_input_is_a_message(answer: str, tmp_path: Path) -> None:
 
 
 def test_interactive_solution_scores_what_the_user_did_in_the_shell(answer: str) -> None:
-    import pty
-    import select
-    import time
+    typed: list[bytes] = []
 
-    pid, fd = pty.fork()
-    if pid == 0:  # child: the CLI in a pseudo-terminal
-        os.execvpe(
-            sys.executable,
-            [sys.executable, "-m", "sandbench", "run", answer, "--solution", "interactive"],
-            os.environ,
-        )
-    output, deadline, typed = b"", time.monotonic() + 120, False
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 1)
-        if not ready:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # the terminal closed: the CLI exited
-            break
-        if not chunk:
-            break
-        output += chunk
-        if not typed and b"exit it to score" in output:
-            time.sleep(1)  # let the shell start reading its terminal
-            os.write(fd, b"echo 42 > answer.txt; exit\n")
-            typed = True
-    _, status = os.waitpid(pid, 0)
+    def reply(screen: bytes) -> bytes | None:
+        if typed or b"exit it to score" not in screen:
+            return None
+        time.sleep(1)  # let the shell start reading its terminal
+        typed.append(b"echo 42 > answer.txt; exit\n")
+        return typed[0]
+
+    output, code = in_terminal("run", answer, "--solution", "interactive", reply=reply)
     assert typed, output.decode(errors="replace")
-    assert os.waitstatus_to_exitcode(status) == 0, output.decode(errors="replace")
+    assert code == 0, output.decode(errors="replace")
     assert b"TOTAL 1.000" in output
