@@ -284,7 +284,8 @@ def cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["scenarios", "list", "--starting-after", "scn_x"], 1, "starting_after"),
         (["scenarios", "archive", "nope"], 1, "no scenario"),
         (["benchmarks", "show", "nope"], 1, "no benchmark"),
-        (["config", "set", "colour", "red"], 2, "invalid choice"),
+        (["config", "set", "colour", "red"], 2, "unknown config key 'colour'"),
+        (["config", "set", "keymap.nothing.here", "x"], 2, "no key binding has the id"),
         (["scenarios", "frobnicate"], 2, "invalid choice"),
     ],
 )
@@ -293,6 +294,19 @@ def test_bad_input_gets_a_message_not_a_traceback(argv, code, message) -> None:
     assert result.returncode == code, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_config_keymap_entries_are_set_and_removed_by_id(capsys, sandbench_home: Path) -> None:
+    code, out, _ = run(capsys, "config", "set", "keymap.scenarios.run", "x")
+    assert code == 0 and out.strip() == "keymap.scenarios.run = x"
+    run(capsys, "config", "set", "keymap.app.help", "f1")
+    assert '"scenarios.run" = "x"' in (sandbench_home / "config" / "config.toml").read_text()
+    code, out, _ = run(capsys, "config", "show", "--json")
+    assert json.loads(out)["keymap"] == {"scenarios.run": "x", "app.help": "f1"}
+    code, out, _ = run(capsys, "config", "set", "keymap.scenarios.run", "")
+    assert code == 0 and out.strip() == "keymap.scenarios.run = -"
+    code, out, _ = run(capsys, "config", "show", "--json")
+    assert json.loads(out)["keymap"] == {"app.help": "f1"}
 
 
 def test_broken_config_and_database_are_reported(sandbench_home: Path) -> None:

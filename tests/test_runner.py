@@ -248,6 +248,26 @@ def test_check_reports_which_scorer_fails_to_separate(runner: Runner, store: Sto
     assert blind.forward_ok and not blind.reverse_ok and not blind.ok
 
 
+def test_check_tells_each_run_as_it_is_created(runner: Runner, store: Store) -> None:
+    store_scenario(store, make("told", [command("exists", 1.0, "test -f answer.txt")]))
+    told: list[tuple[str, Solution, RunState]] = []
+    report = check(runner, "told", on_created=lambda r: told.append((r.id, r.solution, r.state)))
+    assert told == [
+        (report.forward.id, Solution.REFERENCE, RunState.RUNNING),
+        (report.reverse.id, Solution.BASELINE, RunState.RUNNING),
+    ]
+    assert report.ok
+
+
+def test_a_run_canceled_as_it_is_created_starts_nothing(runner: Runner, store: Store) -> None:
+    store_scenario(store, make("quick", [command("ok", 1.0, "true")]))
+    assert runner.run("quick", keep_sandbox=False).state == RunState.COMPLETED  # now cached
+    for use_cache in (True, False):
+        run = runner.run("quick", use_cache=use_cache, on_created=lambda r: runner.cancel(r.id))
+        assert run.state == RunState.CANCELED, use_cache
+        assert run.sandbox_id is None and not run.cache_hit and run.scorer_results == []
+
+
 def test_exports_validate_against_the_reference_schemas(runner: Runner, store: Store) -> None:
     from sandbench.runner.benchmark_runs import BenchmarkRunner
 

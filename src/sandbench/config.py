@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sandbench import paths
 from sandbench.errors import InvalidInput
@@ -40,6 +40,19 @@ class Config(BaseModel):
     oci_runtime: str | None = Field(
         default=None, description="OCI runtime override (runc, crun). Unset: detect one that works."
     )
+    keymap: dict[str, str] = Field(
+        default_factory=dict,
+        description="TUI keys by binding id (ids in ctrl+p and ? help):"
+        " `config set keymap.scenarios.run x`; an empty value restores the default.",
+    )
+
+    @field_validator("keymap")
+    @classmethod
+    def _keys_named(cls, value: dict[str, str]) -> dict[str, str]:
+        for binding_id, key in value.items():
+            if not key.strip():
+                raise ValueError(f"keymap.{binding_id}: empty key (unset it instead)")
+        return value
 
 
 def describe_keys() -> dict[str, str]:
@@ -74,13 +87,22 @@ def save(config: Config, path: Path | None = None) -> Path:
 
 
 def set_value(key: str, raw: str, path: Path | None = None) -> Config:
-    """Set one key from its command-line text; empty text resets it to the default."""
-    if key not in Config.model_fields:
-        keys = ", ".join(Config.model_fields)
+    """Set one key from its command-line text; empty text resets it to the default.
+    ``keymap.ID`` sets (or, empty, removes) one entry of the keymap table."""
+    table, _, entry = key.partition(".")
+    if key not in Config.model_fields and not (table == "keymap" and entry):
+        keys = ", ".join([*Config.model_fields, "keymap.BINDING_ID"])
         raise InvalidInput(f"unknown config key {key!r} (keys: {keys})")
     config = load(path)
     data = config.model_dump(exclude_defaults=True, exclude_none=True)
-    if raw == "":
+    if entry:
+        mapping = dict(data.get("keymap", {}))
+        if raw == "":
+            mapping.pop(entry, None)
+        else:
+            mapping[entry] = raw
+        data["keymap"] = mapping
+    elif raw == "":
         data.pop(key, None)
     else:
         data[key] = raw

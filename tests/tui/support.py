@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +15,17 @@ from textual.widgets import Log
 from sandbench.model import parse_scenarios
 from sandbench.model.documents import ParsedScenario
 from sandbench.model.runs import RunState, ScenarioRun, ScorerResult, ScorerState, Solution
-from sandbench.runner.events import EventBus
+from sandbench.runner.events import (
+    EventBus,
+    OutputChunk,
+    RunEvent,
+    RunFinished,
+    RunStateChanged,
+    ScorerFinished,
+    ScorerStarted,
+    StepOutput,
+)
+from sandbench.runner.validation import CheckReport, ScorerVerdict
 from sandbench.store import Page, Store
 from sandbench.tui.app import SandbenchApp
 from sandbench.tui.workbench import (
@@ -71,10 +83,12 @@ class FixedWorkbench(Workbench):
         rows: list[ScenarioRow],
         runs: list[RunDetail] | None = None,
         sandboxes: dict[str, SandboxInfo] | None = None,
+        check: FixedCheck | None = None,
     ) -> None:
         self.rows = sorted(rows, key=lambda r: (r.name.lower(), r.id))
         self.details = {d.run.id: d for d in runs or []}
         self.sandboxes = sandboxes or {}
+        self.check = check
         self._bus = EventBus()
 
     @property
@@ -110,6 +124,32 @@ class FixedWorkbench(Workbench):
 
     def sandbox(self, sandbox_id: str) -> SandboxInfo:
         return self.sandboxes[sandbox_id]
+
+    def check_scenario(
+        self,
+        scenario_id: str,
+        *,
+        use_cache: bool = True,
+        on_created: Callable[[RunDetail], None] | None = None,
+        canceled: threading.Event | None = None,
+    ) -> CheckReport:
+        """The fixed check: each run announced, its events replayed on the bus as the
+        runner would emit them, then the report."""
+        assert self.check is not None, "this FixedWorkbench has no check answer"
+        for detail in (self.check.forward, self.check.reverse):
+            if on_created is not None:
+                fresh = {"state": RunState.RUNNING, "score": None, "duration_ms": None}
+                started = detail.run.model_copy(update={**fresh, "scorer_results": []})
+                on_created(dataclasses.replace(detail, run=started))
+            for event in replay(detail.run):
+                self._bus.emit(event)
+        return self.check.report()
+
+    def previous_run(self, run_id: str, look_back: int = 50) -> ScenarioRun | None:
+        return None  # the fixed run has a rerun: that is what a comparison shows
+
+    def last_agent_command(self, look_back: int = 200) -> str:
+        return ""
 
 
 def result(
@@ -180,6 +220,105 @@ def fixed_run_detail() -> RunDetail:
         ScorerSpec("backoff", "bash_script_scorer", 0.3),
     )
     return RunDetail(run, "http-retry-with-backoff", specs)
+
+
+def replay(run: ScenarioRun) -> list[RunEvent]:
+    """The events the runner emits for ``run`` (a cache hit copies results, no scoring)."""
+    events: list[RunEvent] = []
+    if run.cache_hit:
+        events.append(
+            StepOutput(
+                run.id,
+                "cache",
+                "stdout",
+                "unchanged since run scr_01fixedearlier000: reusing its results\n",
+            )
+        )
+        events.extend(ScorerFinished(run.id, r) for r in run.scorer_results)
+    else:
+        events.append(StepOutput(run.id, "sandbox", "stdout", "starting a MEDIUM sandbox\n"))
+        events.append(RunStateChanged(run.id, RunState.SCORING))
+        for r in run.scorer_results:
+            events.append(ScorerStarted(run.id, r.id, r.name, r.type, r.weight, r.attempt))
+            events.append(OutputChunk(run.id, r.id, r.name, "stdout", r.output))
+            events.append(ScorerFinished(run.id, r))
+    events.append(RunStateChanged(run.id, run.state))
+    events.append(RunFinished(run.id, run))
+    return events
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedCheck:
+    """A check's answer: its two finished runs."""
+
+    forward: RunDetail
+    reverse: RunDetail
+
+    def report(self) -> CheckReport:
+        scores = [
+            {r.name: r.score for r in d.run.scorer_results if r.state == ScorerState.COMPLETE}
+            for d in (self.forward, self.reverse)
+        ]
+        verdicts = [
+            ScorerVerdict(s.name, scores[0].get(s.name), scores[1].get(s.name))
+            for s in self.forward.scorers
+        ]
+        return CheckReport(self.forward.scenario_name, self.forward.run, self.reverse.run, verdicts)
+
+
+def fixed_check() -> FixedCheck:
+    """http-retry-with-backoff checked: FORWARD a cache hit at 0.85, REVERSE at 0.2; one
+    scorer fine, one blind to the baseline, one short of 1 on the reference."""
+    specs = fixed_run_detail().scorers
+
+    def run(run_id: str, solution: Solution, scores: dict[str, float], **extra: Any) -> RunDetail:
+        outputs = {
+            "tests": "Ran 30 tests: OK\n" if scores["tests"] else "FAILED test_retry (30 failed)\n",
+            "lint": "All checks passed!\n",
+            "backoff": f"PASS retries 3 times\nscore={scores['backoff']:g}\n",
+        }
+        results = [
+            result(s.name, s.type, s.weight, scores[s.name], output=outputs[s.name]).model_copy(
+                update={"id": f"srs_{run_id[4:]}{s.name}", "run_id": run_id}
+            )
+            for s in specs
+        ]
+        total = sum(s.weight * scores[s.name] for s in specs)
+        finished = ScenarioRun(
+            id=run_id,
+            scenario_id="scn_01fixedscenario00001",
+            scenario_version=3,
+            name="http-retry-with-backoff",
+            state=RunState.COMPLETED,
+            solution=solution,
+            score=round(total, 6),
+            start_time_ms=NOW_MS - 30_000,
+            scorer_results=results,
+            **extra,
+        )
+        return RunDetail(finished, "http-retry-with-backoff", specs)
+
+    forward = run(
+        "scr_01fixedcheckfw000000",
+        Solution.REFERENCE,
+        {"tests": 1.0, "lint": 1.0, "backoff": 0.5},
+        cache_hit=True,
+        duration_ms=300,
+    )
+    reverse = run(
+        "scr_01fixedcheckrv000000",
+        Solution.BASELINE,
+        {"tests": 0.0, "lint": 1.0, "backoff": 0.0},
+        sandbox_id="dbx_01fixedsandbox000001",
+        duration_ms=9_800,
+    )
+    return FixedCheck(forward, reverse)
+
+
+def fixed_check_app() -> SandbenchApp:
+    """The fixed list, whose http-retry-with-backoff checks as ``fixed_check``."""
+    check = fixed_check()
+    return SandbenchApp(FixedWorkbench(fixed_rows(), [check.forward, check.reverse], check=check))
 
 
 def fixed_rows() -> list[ScenarioRow]:

@@ -86,6 +86,11 @@ async def test_run_a_benchmark_from_the_screen_then_again_from_the_cache(
         assert {c.state.value for c in screen.cases.values()} == {"completed"}
         assert "done 2/2" in str(screen.query_one("#progress").render())
         assert "benchmarks.start" in shown_keys(screen)
+        titles = [n.title for n in live_app.notice_log]
+        assert "Run completed" not in titles  # one summary, not a notice per case
+        await wait_for(
+            pilot, lambda: "Benchmark run ended" in [n.title for n in live_app.notice_log], "sum"
+        )
 
         await pilot.press("s")
         await wait_for(

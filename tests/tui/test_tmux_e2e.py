@@ -49,6 +49,19 @@ class Terminal:
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting; the screen was:\n{self.screen()}")
 
+    def quit(self, timeout: float = 30) -> str:
+        """Press q (and y, should a confirmation stand in the way); the app's exit code."""
+        done: Path = self.done  # type: ignore[attr-defined]
+        self.keys("q")
+        deadline = time.monotonic() + timeout
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not done.exists():
+            self.keys("y")
+            while not done.exists() and time.monotonic() < deadline + timeout:
+                time.sleep(0.2)
+        return done.read_text().strip()
+
 
 @pytest.fixture
 def terminal(sandbench_home: Path, tmp_path: Path) -> Iterator[Terminal]:
@@ -113,16 +126,7 @@ def test_import_run_rerun_and_quit_with_keys_only(terminal: Terminal, sandbench_
     terminal.keys("s")  # rerun the selected scorer in the same sandbox
     terminal.wait_for(lambda _: max(latest_attempts().values()) == 2, timeout=120)
     terminal.wait_for("TOTAL 1.000", timeout=60)
-    terminal.keys("q")
-    deadline = time.monotonic() + 30
-    done: Path = terminal.done  # type: ignore[attr-defined]
-    while not done.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if not done.exists():  # a confirmation may stand between us and the exit
-        terminal.keys("y")
-        while not done.exists() and time.monotonic() < deadline + 30:
-            time.sleep(0.2)
-    assert done.read_text().strip() == "0"
+    assert terminal.quit() == "0"  # a confirmation may stand between us and the exit
     with open_store() as store:  # the run kept its sandbox for reruns: remove it
         live = [s.id for s in store.list_sandboxes() if not s.status.terminal]
     if live:

@@ -6,6 +6,7 @@ import argparse
 
 from sandbench import config, paths
 from sandbench.cli.output import emit_json, table
+from sandbench.errors import InvalidInput
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,7 +19,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.set_defaults(handler=cmd_show)
 
     p = sub.add_parser("set", help="set KEY to VALUE (an empty VALUE restores the default)")
-    p.add_argument("key", metavar="KEY", choices=list(config.Config.model_fields))
+    p.add_argument(
+        "key",
+        metavar="KEY",
+        help=f"one of {', '.join(config.Config.model_fields)}, or keymap.BINDING_ID",
+    )
     p.add_argument("value", metavar="VALUE")
     p.set_defaults(handler=cmd_set)
 
@@ -33,17 +38,30 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     descriptions = config.describe_keys()
     rows = [
-        [key, "-" if value is None else value, descriptions[key]]
+        [key, shown(value), descriptions[key]]
         for key, value in current.model_dump(mode="json").items()
     ]
     print(table(["KEY", "VALUE", "MEANING"], rows))
     return 0
 
 
+def shown(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+    return "-" if value is None else str(value)
+
+
 def cmd_set(args: argparse.Namespace) -> int:
+    scope, _, entry = args.key.partition(".")
+    if scope == "keymap" and entry:
+        from sandbench.tui.keys import by_id  # the ids live with the bindings
+
+        if entry not in by_id():
+            known = ", ".join(sorted(by_id()))
+            raise InvalidInput(f"no key binding has the id {entry!r} (ids: {known})")
     updated = config.set_value(args.key, args.value)
-    value = getattr(updated, args.key)
-    print(f"{args.key} = {'-' if value is None else value}")
+    value = updated.keymap.get(entry) if entry else getattr(updated, args.key)
+    print(f"{args.key} = {shown(value)}")
     return 0
 
 

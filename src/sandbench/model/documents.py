@@ -53,6 +53,18 @@ def parse_scenarios(data: Any) -> list[ParsedScenario]:
         raise DocumentError(list(dict.fromkeys(problems))) from None  # dedupe, keep order
 
 
+def validate_scenario(data: Any) -> Scenario:
+    """A document in the create-parameters shape only (the editor's): view keys are unknown
+    fields here. Raises DocumentError listing every problem."""
+    if not isinstance(data, dict):
+        raise DocumentError([Problem("", "expected an object/table at the top level")])
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as error:
+        problems = problems_from(error) + _contract_problems(data)
+        raise DocumentError(list(dict.fromkeys(problems))) from None
+
+
 def _contract_problems(data: dict[str, Any]) -> list[Problem]:
     """The weight-sum rule, checked on raw data.
 

@@ -64,8 +64,12 @@ class Runner:
         keep_sandbox: bool = True,
         benchmark_run_id: str | None = None,
         on_created: Callable[[ScenarioRun], None] | None = None,
+        hand_over: solutions.HandOver | None = None,
     ) -> ScenarioRun:
-        """Run a scenario version to the end; returns the stored run (completed or not)."""
+        """Run a scenario version to the end; returns the stored run (completed or not).
+
+        ``hand_over`` gives an interactive solution the user's terminal (by default this
+        process's own, which must be a terminal)."""
         record = self.store.get_scenario(scenario_ref, version)
         scenario = record.scenario
         if solution == Solution.AGENT and not agent_command:
@@ -85,11 +89,12 @@ class Runner:
             on_created(run)
         self._emit_state(run.id, RunState.RUNNING)
         cached = self.store.cached_run(key) if key and use_cache else None
-        if cached is not None:
+        if cached is not None and not self.store.cancel_requested(run.id):
             return self._from_cache(run.id, cached)
         cancel = self._cancel_event(run.id)
         sandbox_id = None
         try:
+            self._check_cancel(run.id, cancel)  # canceled in on_created: no sandbox at all
             spec = spec.model_copy(update={"scenario_run_id": run.id, "name": scenario.name})
             if keep_sandbox and spec.idle is None:
                 spec = spec.model_copy(
@@ -109,6 +114,7 @@ class Runner:
                 sandbox_id,
                 lambda stream, text: self._step(run.id, "solution", text, stream),
                 agent_command=agent_command,
+                hand_over=hand_over or solutions.this_terminal,
             )
             self.store.update_run(run.id, solution_detail=json.dumps(applied.detail))
             if applied.usage is not None:
@@ -169,6 +175,7 @@ class Runner:
         use_cache: bool = True,
         agent_command: str | None = None,
         on_created: Callable[[ScenarioRun], None] | None = None,
+        hand_over: solutions.HandOver | None = None,
     ) -> ScenarioRun:
         """A whole new run of the same scenario version with the same solution."""
         run = self.store.get_run(run_id)
@@ -180,6 +187,7 @@ class Runner:
             agent_command=agent_command or detail.get("command"),
             use_cache=use_cache,
             on_created=on_created,
+            hand_over=hand_over,
         )
 
     def cancel(self, run_id: str) -> None:

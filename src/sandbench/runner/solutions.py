@@ -4,7 +4,8 @@ baseline: nothing. reference: ``reference_output`` as a git diff (``git apply``)
 as shell commands. agent: a command on the host that drives the sandbox through
 ``sandbench sandboxes exec``; it gets the sandbox id, working directory and a file with the
 problem statement in its environment, and may write its usage (tokens, cost) as JSON to
-``SANDBENCH_USAGE_FILE``. interactive: a shell in the sandbox, in this terminal.
+``SANDBENCH_USAGE_FILE``. interactive: a shell in the sandbox, in the user's terminal,
+handed over by the caller (``HandOver``): the CLI owns its terminal, the TUI steps aside.
 """
 
 from __future__ import annotations
@@ -28,12 +29,22 @@ from sandbench.model.runs import Solution, Usage
 from sandbench.model.scenario import Scenario
 
 Emit = Callable[[str, str], None]  # (stream, text)
+# Runs an interactive program in the user's terminal: (what it is, the program) -> its exit
+# code. Called on the run's thread; a full-screen caller steps aside while it runs.
+HandOver = Callable[[str, Callable[[], int]], int]
 PATCH_PATH = "/tmp/sandbench-reference.patch"
 SCRIPT_PATH = "/tmp/sandbench-reference.sh"
 
 
 class SolutionFailed(SandbenchError):
     """The solution could not be applied (a scenario problem, not a score)."""
+
+
+def this_terminal(what: str, program: Callable[[], int]) -> int:
+    """The hand-over of a command-line process: it already has the terminal, if any."""
+    if not sys.stdin.isatty():
+        raise InvalidInput("an interactive solution needs a terminal")
+    return program()
 
 
 @dataclass
@@ -57,6 +68,7 @@ def apply(
     emit: Emit,
     *,
     agent_command: str | None = None,
+    hand_over: HandOver = this_terminal,
 ) -> Applied:
     if kind == Solution.BASELINE:
         return Applied({"solution": "baseline"})
@@ -66,7 +78,7 @@ def apply(
         if not agent_command:
             raise InvalidInput("an agent solution needs --agent CMD")
         return _agent(agent_command, scenario, engine, sandbox_id, emit)
-    return _interactive(engine, sandbox_id, emit)
+    return _interactive(engine, sandbox_id, emit, hand_over)
 
 
 def _reference(scenario: Scenario, engine: Engine, sandbox_id: str, emit: Emit) -> Applied:
@@ -139,9 +151,9 @@ def _agent(
     return Applied({"solution": "agent", "command": command, "exit_code": code}, usage)
 
 
-def _interactive(engine: Engine, sandbox_id: str, emit: Emit) -> Applied:
-    if not sys.stdin.isatty():
-        raise InvalidInput("an interactive solution needs a terminal")
-    emit("stderr", f"a shell in sandbox {sandbox_id}; exit it to score\n")
-    code = engine.shell(sandbox_id)
+def _interactive(engine: Engine, sandbox_id: str, emit: Emit, hand_over: HandOver) -> Applied:
+    what = f"a shell in sandbox {sandbox_id}; exit it to score"
+    emit("stderr", what + "\n")
+    code = hand_over(what, lambda: engine.shell(sandbox_id))
+    emit("stderr", f"the shell exited ({code}): scoring\n")
     return Applied({"solution": "interactive", "shell_exit_code": code})

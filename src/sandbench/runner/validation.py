@@ -6,6 +6,7 @@ FORWARD: the reference solution must total 1.0. REVERSE: the baseline must total
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sandbench.model.runs import RunState, ScenarioRun, Solution, latest_attempts
@@ -31,6 +32,16 @@ class ScorerVerdict:
         return ""
 
 
+def forward_ok(run: ScenarioRun) -> bool:
+    """FORWARD's rule for a finished reference run: it completed with a total of 1.0."""
+    return run.state == RunState.COMPLETED and run.score is not None and run.score >= 1.0 - EPSILON
+
+
+def reverse_ok(run: ScenarioRun) -> bool:
+    """REVERSE's rule for a finished baseline run: it completed with a total below 1.0."""
+    return run.state == RunState.COMPLETED and run.score is not None and run.score < 1.0 - EPSILON
+
+
 @dataclass
 class CheckReport:
     scenario: str
@@ -40,17 +51,11 @@ class CheckReport:
 
     @property
     def forward_ok(self) -> bool:
-        run = self.forward
-        return (
-            run.state == RunState.COMPLETED and run.score is not None and run.score >= 1.0 - EPSILON
-        )
+        return forward_ok(self.forward)
 
     @property
     def reverse_ok(self) -> bool:
-        run = self.reverse
-        return (
-            run.state == RunState.COMPLETED and run.score is not None and run.score < 1.0 - EPSILON
-        )
+        return reverse_ok(self.reverse)
 
     @property
     def ok(self) -> bool:
@@ -58,10 +63,23 @@ class CheckReport:
 
 
 def check(
-    runner: Runner, scenario_ref: str, *, use_cache: bool = True, env: dict[str, str] | None = None
+    runner: Runner,
+    scenario_ref: str,
+    *,
+    use_cache: bool = True,
+    env: dict[str, str] | None = None,
+    on_created: Callable[[ScenarioRun], None] | None = None,
 ) -> CheckReport:
+    """FORWARD then REVERSE, one after the other (blocks). ``on_created`` hears each run as
+    soon as it exists, before its events, so a live display can follow both."""
     record = runner.store.get_scenario(scenario_ref)
-    common = {"version": record.version, "use_cache": use_cache, "env": env, "keep_sandbox": False}
+    common = {
+        "version": record.version,
+        "use_cache": use_cache,
+        "env": env,
+        "keep_sandbox": False,
+        "on_created": on_created,
+    }
     forward = runner.run(record.id, solution=Solution.REFERENCE, **common)
     reverse = runner.run(record.id, solution=Solution.BASELINE, **common)
     scores = {

@@ -7,12 +7,12 @@ typed messages for the screens, and turns every failure from below into a notifi
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -22,16 +22,20 @@ from sandbench import config as config_module
 from sandbench.errors import SandbenchError
 from sandbench.model.runs import RunState, ScenarioRun
 from sandbench.runner.events import RunEvent, RunFinished
+from sandbench.runner.solutions import SolutionFailed
 from sandbench.tui import keys
 from sandbench.tui.benchmarks import BenchmarkEnded, BenchmarksScreen
+from sandbench.tui.check import CheckScreen
 from sandbench.tui.errors import Notice, describe
 from sandbench.tui.messages import (
     EventBridge,
     RunCreated,
     RunEvents,
     RunEventsPending,
+    RunStarted,
     RunUpdated,
     RunWorkEnded,
+    ShowsRuns,
     WorkFailed,
     reporting,
 )
@@ -55,6 +59,8 @@ class SandbenchApp(App[int]):
         self.running: dict[str, str] = {}  # runs started here and not finished: id -> name
         self.busy_runs: set[str] = set()  # runs being rescored from here
         self.benchmark_going: str | None = None  # name of the benchmark being run from here
+        self.checks: dict[str, CheckScreen] = {}  # scenario id -> its check, going or unseen
+        self.last_agent_command = ""  # what the solution picker offers for an agent run
         self.startup_notices: list[Notice] = []
         self.notice_log: deque[Notice] = deque(maxlen=100)  # what was shown, newest last
         self._unsubscribe = None
@@ -65,12 +71,14 @@ class SandbenchApp(App[int]):
         for problem in loaded.problems:
             self.startup_notices.append(Notice("Theme file skipped", problem, "warning"))
         try:
-            wanted = config_module.load().theme
+            settings = config_module.load()
         except SandbenchError as error:
             self.startup_notices.append(
                 Notice("Config ignored", f"{error}\nFix it or `sandbench config set KEY ''`.")
             )
-            wanted = DEFAULT_THEME
+            settings = config_module.Config()
+        wanted = settings.theme
+        self._apply_keymap(settings.keymap)
         if self.no_color and NO_COLOR_THEME in self.available_themes:
             wanted = NO_COLOR_THEME
         if wanted not in self.available_themes:
@@ -83,6 +91,21 @@ class SandbenchApp(App[int]):
             )
             wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
         self._initial_theme = self._shown_theme = wanted
+
+    def _apply_keymap(self, keymap: dict[str, str]) -> None:
+        """The config's ``keymap`` table: keys by binding id; unknown ids are said, not fatal."""
+        known = keys.by_id()
+        unknown = sorted(set(keymap) - set(known))
+        if unknown:
+            self.startup_notices.append(
+                Notice(
+                    "Keymap entries ignored",
+                    f"no binding has the id {', '.join(unknown)};"
+                    " ctrl+p lists every action with its id",
+                    "warning",
+                )
+            )
+        self.set_keymap({k: v for k, v in keymap.items() if k in known})
 
     def notify(
         self,
@@ -107,6 +130,7 @@ class SandbenchApp(App[int]):
             self.notify(notice.message, title=notice.title, severity=notice.severity)  # type: ignore[arg-type]
         self.push_screen(ScenariosScreen())
         self._probe_engine()
+        self._load_agent_command()
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -119,17 +143,34 @@ class SandbenchApp(App[int]):
         with reporting(self, "Podman"):
             self.workbench.check_engine()
 
+    @work(thread=True, exit_on_error=False, group="store")
+    def _load_agent_command(self) -> None:
+        """The agent command of the newest agent run, so the picker offers it again (a
+        store that cannot be read says so elsewhere: not worth a notice of its own)."""
+        try:
+            command = self.workbench.last_agent_command()
+        except Exception:
+            return
+        if command:
+            self.call_from_thread(self._remember_agent_command, command)
+
+    def _remember_agent_command(self, command: str) -> None:
+        if not self.last_agent_command:  # one typed meanwhile is newer
+            self.last_agent_command = command
+
     async def action_quit(self) -> None:
         active = set(self.running) | self.busy_runs
-        if not active and self.benchmark_going is None:
+        checks = [check for check in self.checks.values() if check.going]
+        if not active and not checks and self.benchmark_going is None:
             self.exit(0)
             return
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self._cancel_and_exit(sorted(active))
+                stopped = {run_id for check in checks for run_id in check.stop()}
+                self._cancel_and_exit(sorted(active | stopped))
 
-        count = len(active) + (self.benchmark_going is not None)
+        count = max(1, len(active) + (self.benchmark_going is not None))
         self.push_screen(
             ConfirmScreen(
                 "Quit",
@@ -219,6 +260,14 @@ class SandbenchApp(App[int]):
                 partial(node.run_action, key.action),
             )
 
+    # ------------------------------------------------------------------ scenarios
+
+    def scenarios_changed(self, scenario_id: str) -> None:
+        """A scenario was saved: lists of scenarios show it as it now is."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ScenariosScreen):
+                screen.reload()
+
     # ------------------------------------------------------------------ sandboxes
 
     def action_sandboxes(self) -> None:
@@ -290,9 +339,40 @@ class SandbenchApp(App[int]):
         with reporting(self, "Cancel benchmark run"):
             self.workbench.cancel_benchmark()
 
+    # ------------------------------------------------------------------ scenario checks
+
+    def open_check(self, scenario_id: str, name: str) -> None:
+        """The FORWARD/REVERSE check of a scenario: the one left going (or ended unseen),
+        else a new one. Installed, so leaving it while it goes does not end it."""
+        screen = self.checks.get(scenario_id)
+        if screen is None:
+            screen = CheckScreen(scenario_id, name)
+            self.checks[scenario_id] = screen
+            self.install_screen(screen, name=f"check-{scenario_id}")
+        if screen in self.screen_stack:
+            if screen is not self.screen:
+                self.notify("This check is already open further back (esc returns).")
+            return
+        self.push_screen(screen)
+
+    def close_check(self, screen: CheckScreen) -> None:
+        """Leave a check screen; an ended check is then forgotten (its runs are stored)."""
+        if self.screen is screen:
+            self.pop_screen()
+        if screen.finished and self.checks.get(screen.scenario_id) is screen:
+            del self.checks[screen.scenario_id]
+            self.uninstall_screen(screen)  # popped and uninstalled: Textual removes it
+
+    def on_run_started(self, message: RunStarted) -> None:
+        """A check's run: quit asks first while it goes, and the lists show it."""
+        self.running[message.detail.run.id] = message.detail.scenario_name
+        self._tell_lists(message.detail.run)
+
     # ------------------------------------------------------------------ runs
 
     def start_run(self, scenario_id: str, name: str, choice: RunChoice) -> None:
+        if choice.agent_command:
+            self.last_agent_command = choice.agent_command
         self._start_run(scenario_id, name, choice)
 
     def _created(self, made: list[str], detail: RunDetail) -> None:
@@ -309,7 +389,9 @@ class SandbenchApp(App[int]):
                     scenario_id,
                     choice.solution,
                     use_cache=choice.use_cache,
+                    agent_command=choice.agent_command,
                     on_created=partial(self._created, made),
+                    hand_over=self.hand_over_terminal,
                 )
         finally:
             for run_id in made:
@@ -336,7 +418,11 @@ class SandbenchApp(App[int]):
         made: list[str] = []
         try:
             with reporting(self, f"Run {name} again"):
-                self.workbench.rerun_run(run_id, on_created=partial(self._created, made))
+                self.workbench.rerun_run(
+                    run_id,
+                    on_created=partial(self._created, made),
+                    hand_over=self.hand_over_terminal,
+                )
         finally:
             for new_id in made:
                 self.post_message(RunWorkEnded(new_id))
@@ -348,6 +434,61 @@ class SandbenchApp(App[int]):
     def _cancel_run(self, run_id: str) -> None:
         with reporting(self, "Cancel"):
             self.workbench.cancel(run_id)
+
+    # ------------------------------------------------------------------ the terminal
+
+    def with_terminal(self, program: Callable[[], int], banner: str = "") -> int:
+        """``program``'s result, run with the terminal while the app steps aside (raises
+        SuspendNotSupported where it cannot). An exception from ``program`` is raised only
+        once the app is back: Textual's suspend does not resume the app on one."""
+        outcome: int | Exception
+        with self.suspend():
+            if banner:
+                print(f"sandbench: {banner}", flush=True)  # stdout is the terminal here
+            try:
+                outcome = program()
+            except Exception as error:
+                outcome = error
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def open_shell(self, sandbox_id: str) -> int | None:
+        """A shell in the sandbox in this terminal, back here when it exits (the engine
+        resumes a suspended sandbox first); says how it went in a notification. Its exit
+        code, or None when no shell ran."""
+        try:
+            code = self.with_terminal(partial(self.workbench.sandbox_shell, sandbox_id))
+        except SuspendNotSupported:
+            self.notify(
+                "This terminal cannot hand over to a shell; from a shell:"
+                f" sandbench sandboxes shell {sandbox_id}",
+                title="Shell",
+                severity="error",
+            )
+            return None
+        except Exception as error:
+            self.post_message(WorkFailed(f"Shell in {sandbox_id}", error))
+            return None
+        self.notify(f"shell in {sandbox_id} exited ({code})", title="Shell", timeout=3)
+        return code
+
+    def hand_over_terminal(self, what: str, program: Callable[[], int]) -> int:
+        """The runner's hand-over for an interactive solution (called on the run's worker
+        thread): ``program`` runs on the app's thread with the app stepped aside, and the
+        worker waits for its exit code."""
+        return self.call_from_thread(self._hand_over, what, program)
+
+    def _hand_over(self, what: str, program: Callable[[], int]) -> int:
+        try:
+            code = self.with_terminal(program, banner=what)
+        except SuspendNotSupported:
+            raise SolutionFailed(
+                "this terminal cannot hand over to a shell; from a shell:"
+                " sandbench run SCENARIO --solution interactive"
+            ) from None
+        self.notify(f"the shell exited ({code}): scoring", title="Interactive", timeout=5)
+        return code
 
     def open_run(self, detail: RunDetail) -> None:
         for screen in self.screen_stack:
@@ -367,9 +508,10 @@ class SandbenchApp(App[int]):
         by_run: dict[str, list[RunEvent]] = {}
         for event in self.bridge.drain():
             by_run.setdefault(event.run_id, []).append(event)
+        hidden = [check for check in self.checks.values() if check not in self.screen_stack]
         for run_id, events in by_run.items():
-            for screen in self.screen_stack:
-                if isinstance(screen, RunScreen) and screen.run_id == run_id:
+            for screen in [*self.screen_stack, *hidden]:  # a check left going still follows
+                if isinstance(screen, ShowsRuns) and screen.shows_run(run_id):
                     screen.post_message(RunEvents(run_id, events))
             for event in events:
                 if isinstance(event, RunFinished):
@@ -379,8 +521,10 @@ class SandbenchApp(App[int]):
         run = event.run
         name = self.running.pop(run.id, None) or run.name or run.scenario_id
         self._tell_lists(run)
+        if run.benchmark_run_id is not None:
+            return  # a benchmark run says how its cases ended once, when it ends
         if run.state == RunState.COMPLETED:
-            showing = isinstance(self.screen, RunScreen) and self.screen.run_id == run.id
+            showing = isinstance(self.screen, ShowsRuns) and self.screen.shows_run(run.id)
             if not showing:
                 total = "-" if run.score is None else f"{run.score:.3f}"
                 self.notify(f"{name}: total {total}", title="Run completed")

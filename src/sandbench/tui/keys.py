@@ -55,10 +55,35 @@ APP = (
 )
 
 SCENARIOS = (
+    Key("scenarios.new", "n", "new", "New", "New scenario from a template or a sample"),
+    Key("scenarios.edit", "e", "edit", "Edit", "Edit the selected scenario (saves a new version)"),
     Key("scenarios.run", "r", "run", "Run", "Run the selected scenario (choose the solution)"),
-    Key("scenarios.runs", "enter", "runs", "Runs", "The runs of the selected scenario"),
+    Key(
+        "scenarios.validate",
+        "v",
+        "validate",
+        "Check",
+        "Check: the reference must score 1, the baseline less",
+        show=False,  # the 80-column footer is full; in ? help and ctrl+p
+    ),
+    Key("scenarios.runs", "enter", "runs", "Runs", "The runs of the selected scenario", show=False),
+    Key(
+        "scenarios.duplicate",
+        "c",
+        "duplicate",
+        "Copy",
+        "Duplicate the selected scenario into the editor",
+        show=False,
+    ),
     Key("scenarios.import", "i", "import", "Import", "Import a scenario file or directory"),
-    Key("scenarios.archive", "a", "archive", "Archive", "Archive the selected scenario"),
+    Key(
+        "scenarios.archive",
+        "a",
+        "archive",
+        "Archive",
+        "Archive the selected scenario",
+        show=False,
+    ),
     Key("scenarios.filter", "slash", "filter", "Filter", "Filter scenarios by name"),
     Key(
         "scenarios.sandboxes",
@@ -91,6 +116,15 @@ RUN = (
     Key("run.rerun_all", "a", "rerun_all", "Rerun all", "Rerun every scorer in the sandbox"),
     Key("run.rerun_run", "w", "rerun_run", "New run", "Run the whole scenario again"),
     Key("run.cancel", "c", "cancel", "Cancel", "Cancel the run (its sandbox goes at once)"),
+    Key("run.shell", "x", "shell", "Shell", "A shell in the run's sandbox (back here on exit)"),
+    Key(
+        "run.compare",
+        "v",
+        "compare",
+        "Compare",
+        "Compare with the previous attempts, or else the previous run: scores and output",
+        show=False,  # the 80-column footer is full (Quit would go); in ? help and ctrl+p
+    ),
     Key(
         "run.next_output",
         "right_square_bracket",
@@ -109,6 +143,8 @@ RUN = (
     ),
     Key("run.back", "escape", "back", "Back", "Back to the previous screen"),
 )
+
+COMPARE = (Key("compare.back", "escape", "back", "Back", "Back to the run"),)
 
 SANDBOXES = (
     Key("sandboxes.suspend", "s", "suspend", "Suspend", "Suspend the sandbox (keeps its disk)"),
@@ -130,6 +166,74 @@ BENCHMARKS = (
     Key("benchmarks.next_list", "tab", "next_list", "Lists", "Move to the next list"),
     Key("benchmarks.refresh", "ctrl+l", "refresh", "Refresh", "Reload the lists", show=False),
     Key("benchmarks.back", "escape", "back", "Back", "Back to the previous screen"),
+)
+
+CHECK = (
+    Key("check.open", "enter", "open", "Open run", "Open the selected side's run"),
+    Key("check.side", "tab", "side", "Side", "Select the other side (FORWARD / REVERSE)"),
+    Key("check.cancel", "c", "cancel", "Cancel", "Cancel the check (both runs)"),
+    Key("check.recheck", "r", "recheck", "Recheck", "Check again, ignoring the result cache"),
+    Key("check.back", "escape", "back", "Back", "Back (a check going keeps going: v returns)"),
+)
+
+EDITOR = (
+    Key("editor.save", "ctrl+s", "save", "Save", "Save as a new version", priority=True),
+    Key(
+        "editor.external",
+        "ctrl+o",
+        "external",
+        "$EDITOR",
+        "Edit the scenario's TOML in $EDITOR (validated on return)",
+        priority=True,
+    ),
+    Key("editor.add_scorer", "ctrl+n", "add_scorer", "+Scorer", "Add a scorer after this one"),
+    Key(
+        "editor.remove",
+        "ctrl+r",
+        "remove",
+        "-Scorer",
+        "Remove the focused scorer (or test file)",
+    ),
+    Key(
+        "editor.normalise",
+        "ctrl+b",
+        "normalise",
+        "Normalise",
+        "Scale the weights to sum to 1",
+    ),
+    Key(
+        "editor.move_up",
+        "alt+up",
+        "move_scorer(-1)",
+        "Move up",
+        "Move the focused scorer up",
+        show=False,
+    ),
+    Key(
+        "editor.move_down",
+        "alt+down",
+        "move_scorer(1)",
+        "Move down",
+        "Move the focused scorer down",
+        show=False,
+    ),
+    Key(
+        "editor.add_test_file",
+        "ctrl+f",
+        "add_test_file",
+        "+File",
+        "Add a test file to the focused test scorer",
+        show=False,
+    ),
+    Key(
+        "editor.next_problem",
+        "ctrl+g",
+        "next_problem",
+        "Next problem",
+        "Go to the next field with a problem",
+        show=False,
+    ),
+    Key("editor.back", "escape", "back", "Back", "Back (asks first if not saved)"),
 )
 
 # vim-style movement in lists and output panes (on the widgets, not shown in the footer)
@@ -178,8 +282,11 @@ ALL: dict[str, tuple[Key, ...]] = {
     "scenarios": SCENARIOS,
     "runs": RUNS,
     "run": RUN,
+    "compare": COMPARE,
+    "editor": EDITOR,
     "sandboxes": SANDBOXES,
     "benchmarks": BENCHMARKS,
+    "check": CHECK,
     "table": TABLE,
     "log": LOG,
     "filter": FILTER,

@@ -8,14 +8,41 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import groupby
+from typing import Protocol, runtime_checkable
 
 from textual.message import Message
 from textual.message_pump import MessagePump
 
 from sandbench.model.runs import ScenarioRun
-from sandbench.runner.events import RunEvent
+from sandbench.runner.events import OutputChunk, RunEvent
 from sandbench.tui.workbench import RunDetail
+
+
+@runtime_checkable
+class ShowsRuns(Protocol):
+    """A screen that shows runs live (a run, a check's two): the app hands it their events."""
+
+    def shows_run(self, run_id: str) -> bool: ...
+
+
+def merge_chunks(events: list[RunEvent]) -> list[RunEvent]:
+    """Consecutive output chunks of one scorer attempt as one chunk: one write to a log
+    for a burst of output, not one per chunk; order is kept."""
+
+    def key(event: RunEvent) -> object:
+        return (event.result_id, event.stream) if isinstance(event, OutputChunk) else id(event)
+
+    merged: list[RunEvent] = []
+    for _, group in groupby(events, key=key):
+        batch = list(group)
+        first = batch[0]
+        if isinstance(first, OutputChunk) and len(batch) > 1:
+            merged.append(replace(first, text="".join(e.text for e in batch)))  # type: ignore[union-attr]
+        else:
+            merged.extend(batch)
+    return merged
 
 
 class RunEventsPending(Message):
@@ -33,6 +60,14 @@ class RunEvents(Message):
 @dataclass
 class RunCreated(Message):
     """A run started from this app exists: open its screen before its events arrive."""
+
+    detail: RunDetail
+
+
+@dataclass
+class RunStarted(Message):
+    """A run started from this app that a screen of its own follows (a check's): tracked
+    like any run (quit asks, lists update), not opened in a run screen."""
 
     detail: RunDetail
 

@@ -15,6 +15,8 @@ from textual.widgets.option_list import Option
 
 from sandbench.model.runs import Solution
 from sandbench.tui import keys
+from sandbench.tui.widgets import truncate
+from sandbench.tui.workbench import Template
 
 
 class Modal(ModalScreen):
@@ -107,45 +109,107 @@ class PathPrompt(Modal):
 class RunChoice:
     solution: Solution
     use_cache: bool
+    agent_command: str | None = None  # the host command of an agent solution
 
 
 SOLUTION_HELP = {
-    Solution.REFERENCE: "apply the scenario's reference solution, then score",
+    Solution.REFERENCE: "apply the reference solution, then score",
     Solution.BASELINE: "apply nothing, then score (should not reach 1.0)",
+    Solution.AGENT: "a host command drives the sandbox, then score",
+    Solution.INTERACTIVE: "you work in a shell in the sandbox; exit to score",
 }
+AGENT_HINT = (
+    "It gets SANDBENCH_SANDBOX_ID, SANDBENCH_WORKDIR, SANDBENCH_PROBLEM_FILE, and"
+    " drives the sandbox with $SANDBENCH sandboxes exec $SANDBENCH_SANDBOX_ID -- CMD."
+)
 
 
 class SolutionScreen(Modal):
-    """Which solution to run; dismisses with a RunChoice, or None."""
+    """Which solution to run; dismisses with a RunChoice, or None. An agent asks for its
+    host command first, offering the last one used."""
 
     BINDINGS = keys.bindings(keys.SOLUTION)
+    DEFAULT_CSS = "SolutionScreen #agent { height: auto; }"
 
-    def __init__(self, scenario_name: str) -> None:
+    def __init__(self, scenario_name: str, agent_command: str = "") -> None:
         super().__init__()
         self._name = scenario_name
+        self._agent_command = agent_command
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Run {self._name}", classes="dialog-title")
+            yield Label(f"Run {self._name}", classes="dialog-title", id="solution-title")
             yield OptionList(
                 *[
-                    Option(f"{solution.value:<10} {text}", id=solution.value)
+                    Option(f"{solution.value:<11} {text}", id=solution.value)
                     for solution, text in SOLUTION_HELP.items()
                 ],
                 id="solutions",
             )
+            with Vertical(id="agent"):
+                yield Label("The agent's command, run on this host:")
+                yield Input(
+                    value=self._agent_command,
+                    placeholder="e.g. my-agent --sandbox $SANDBENCH_SANDBOX_ID",
+                    id="agent-command",
+                )
+                yield Static(AGENT_HINT, classes="dialog-hint", markup=False)
             yield Checkbox("reuse the result of an identical earlier run (c)", True, id="cache")
-            yield Static("enter runs · esc cancels", classes="dialog-hint")
+            yield Static("enter runs · esc cancels", classes="dialog-hint", id="solution-hint")
 
     def on_mount(self) -> None:
+        self.query_one("#agent").display = False
         self.query_one(OptionList).focus()
 
     def action_toggle_cache(self) -> None:
         self.query_one(Checkbox).toggle()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        use_cache = self.query_one(Checkbox).value
-        self.dismiss(RunChoice(Solution(event.option.id), use_cache))
+        solution = Solution(event.option.id)
+        if solution == Solution.AGENT:  # the choice is made: the list gives way to the command
+            self.query_one("#solution-title", Label).update(f"Run {self._name} with an agent")
+            self.query_one(OptionList).display = False
+            self.query_one("#agent").display = True
+            self.query_one("#agent-command", Input).focus()
+            self.query_one("#solution-hint", Static).update("enter runs the agent · esc cancels")
+            return
+        self.dismiss(RunChoice(solution, self.query_one(Checkbox).value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        command = event.value.strip()
+        if not command:
+            self.query_one("#solution-hint", Static).update(
+                "an agent run needs a command · esc cancels"
+            )
+            return
+        self.dismiss(RunChoice(Solution.AGENT, self.query_one(Checkbox).value, command))
+
+
+class TemplateScreen(Modal):
+    """What a new scenario starts from; dismisses with the chosen Template, or None."""
+
+    def __init__(self, templates: list[Template]) -> None:
+        super().__init__()
+        self._templates = templates
+
+    def compose(self) -> ComposeResult:
+        width = min(30, max(len(t.title) for t in self._templates))
+        with Vertical(classes="dialog"):
+            yield Label("New scenario from a blank or a sample", classes="dialog-title")
+            yield OptionList(
+                *[
+                    Option(f"{truncate(t.title, width):<{width}}  {t.description}", id=str(i))
+                    for i, t in enumerate(self._templates)
+                ],
+                id="templates",
+            )
+            yield Static("enter opens it in the editor · esc cancels", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self._templates[int(event.option.id or 0)])
 
 
 @dataclass(frozen=True)

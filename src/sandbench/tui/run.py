@@ -21,6 +21,8 @@ from sandbench.model.runs import (
     latest_attempts,
     weighted_total,
 )
+from sandbench.model.sandbox import SandboxState
+from sandbench.runner.comparison import RunComparison
 from sandbench.runner.events import (
     OutputChunk,
     RunEvent,
@@ -31,7 +33,8 @@ from sandbench.runner.events import (
     StepOutput,
 )
 from sandbench.tui import keys
-from sandbench.tui.messages import RunEvents
+from sandbench.tui.compare import CompareScreen
+from sandbench.tui.messages import RunEvents, reporting
 from sandbench.tui.modals import ConfirmScreen
 from sandbench.tui.widgets import BAR_WIDTH, OutputLog, VimTable, bar, score_text, seconds, truncate
 from sandbench.tui.workbench import RunDetail, SandboxInfo, short_type
@@ -47,6 +50,13 @@ COLUMNS = ("scorer", "weight", "score", "contribution", "state", "time", "attemp
 class SandboxPolled(Message):
     info: SandboxInfo | None
     sandbox_id: str | None
+
+
+@dataclass
+class ComparisonLoaded(Message):
+    comparison: RunComparison | None  # None: nothing to compare with
+    scorer: str | None  # selected when asked
+    loaded: bool  # False: it failed (and was reported)
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,7 @@ class RunScreen(Screen):
         self._follow = True
         self._followed_row = 0
         self._polling = False
+        self._comparing = False
         self._widths: dict[str, int] = {}
         self._scorer_width = 40
         self.sub_title = f"run of {detail.scenario_name}"
@@ -90,6 +101,10 @@ class RunScreen(Screen):
     @property
     def sandbench(self) -> SandbenchApp:
         return self.app  # type: ignore[return-value]
+
+    def shows_run(self, run_id: str) -> bool:
+        """The app hands this screen its run's events (see ``ShowsRuns``)."""
+        return run_id == self.run_id
 
     # ------------------------------------------------------------------ layout
 
@@ -436,6 +451,7 @@ class RunScreen(Screen):
         if message.info is not None and message.info != self.sandbox:
             self.sandbox = message.info
             self._render_head()
+            self.refresh_bindings()  # the shell needs a sandbox that has not ended
 
     # ------------------------------------------------------------------ actions
 
@@ -455,7 +471,14 @@ class RunScreen(Screen):
             return self._idle()
         if action == "cancel":
             return not self._idle()
+        if action == "shell":
+            return self._idle() and self._sandbox_live()
+        if action == "compare":
+            return self._idle()
         return True
+
+    def _sandbox_live(self) -> bool:
+        return self.sandbox is not None and not SandboxState(self.sandbox.state).terminal
 
     def action_rerun_scorer(self) -> None:
         name = self.selected_scorer()
@@ -482,6 +505,46 @@ class RunScreen(Screen):
                 "Cancel run",
             ),
             confirmed,
+        )
+
+    def action_shell(self) -> None:
+        if self.sandbox is None or self.check_action("shell", ()) is not True:
+            return
+        self.sandbench.open_shell(self.sandbox.id)
+        self._poll_sandbox()  # resumed if it was suspended
+
+    def action_compare(self) -> None:
+        if self._comparing or self.check_action("compare", ()) is not True:
+            return
+        self._comparing = True
+        self._fetch_comparison(self.selected_scorer())
+
+    @work(thread=True, exit_on_error=False, group="compare")
+    def _fetch_comparison(self, scorer: str | None) -> None:
+        comparison: RunComparison | None = None
+        loaded = False
+        try:
+            with reporting(self.app, "Compare"):
+                comparison = self.sandbench.workbench.compare_run(self.run_id)
+                loaded = True
+        finally:
+            self.post_message(ComparisonLoaded(comparison, scorer, loaded))
+
+    def on_comparison_loaded(self, message: ComparisonLoaded) -> None:
+        self._comparing = False
+        if not message.loaded:
+            return
+        if message.comparison is None:
+            self.notify(
+                f"No scorer of this run was rerun and no earlier run of"
+                f" {self.detail.scenario_name} got to scoring. Rerun a scorer (s) or"
+                " start a new run (w), then compare.",
+                title="Nothing to compare with",
+                severity="warning",
+            )
+            return
+        self.app.push_screen(
+            CompareScreen(message.comparison, self.detail.scenario_name, message.scorer)
         )
 
     def action_next_output(self) -> None:

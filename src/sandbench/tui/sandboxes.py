@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from textual import work
-from textual.app import ComposeResult, SuspendNotSupported
+from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
@@ -395,18 +395,5 @@ class SandboxesScreen(Screen):
         row = self.selected()
         if row is None or self.check_action("shell", ()) is not True:
             return
-        try:
-            with self.app.suspend():
-                code = self.sandbench.workbench.sandbox_shell(row.id)
-        except SuspendNotSupported:
-            self.notify(
-                "This terminal cannot hand over to a shell; from a shell:"
-                f" sandbench sandboxes shell {row.id}",
-                title="Shell",
-                severity="error",
-            )
-        except Exception as error:
-            self.app.post_message(WorkFailed(f"Shell in {row.id}", error))
-        else:
-            self.notify(f"shell in {row.id} exited ({code})", title="Shell", timeout=3)
+        self.sandbench.open_shell(row.id)
         self.reload()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
@@ -17,10 +17,17 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from sandbench.model.runs import ScenarioRun
 from sandbench.tui import keys
+from sandbench.tui.editor import EditorScreen
 from sandbench.tui.messages import RunUpdated, reporting
-from sandbench.tui.modals import ConfirmScreen, PathPrompt, RunChoice, SolutionScreen
+from sandbench.tui.modals import (
+    ConfirmScreen,
+    PathPrompt,
+    RunChoice,
+    SolutionScreen,
+    TemplateScreen,
+)
 from sandbench.tui.widgets import VimTable, ago, score_text, truncate
-from sandbench.tui.workbench import RowsPage, ScenarioRow
+from sandbench.tui.workbench import RowsPage, ScenarioRow, Template
 
 if TYPE_CHECKING:
     from sandbench.tui.app import SandbenchApp
@@ -300,7 +307,15 @@ class ScenariosScreen(Screen):
             if choice is not None:
                 self.sandbench.start_run(row.id, row.name, choice)
 
-        self.app.push_screen(SolutionScreen(row.name), chosen)
+        self.app.push_screen(SolutionScreen(row.name, self.sandbench.last_agent_command), chosen)
+
+    def action_validate(self) -> None:
+        """FORWARD/REVERSE check of the selected scenario, live (back to one left going)."""
+        row = self.selected()
+        if row is None:
+            self.notify("No scenario selected: import one first (i).", severity="warning")
+            return
+        self.sandbench.open_check(row.id, row.name)
 
     def action_runs(self) -> None:
         from sandbench.tui.runs import RunsScreen
@@ -367,6 +382,60 @@ class ScenariosScreen(Screen):
             self.sandbench.workbench.archive(row.id)
             self.app.call_from_thread(self.app.notify, f"{row.name} archived", title="Archived")
             self.app.call_from_thread(self.reload)
+
+    # ------------------------------------------------------------------ authoring
+
+    def action_new(self) -> None:
+        self._load_templates()
+
+    @work(thread=True, exit_on_error=False, group="open-editor")
+    def _load_templates(self) -> None:
+        with reporting(self.app, "New scenario"):
+            templates = self.sandbench.workbench.templates(Path(samples_path()))
+            self.app.call_from_thread(self._choose_template, templates)
+
+    def _choose_template(self, templates: list[Template]) -> None:
+        def chosen(template: Template | None) -> None:
+            if template is not None:
+                self._open_new(template.document, template.title)
+
+        self.app.push_screen(TemplateScreen(templates), chosen)
+
+    @work(thread=True, exit_on_error=False, group="open-editor")
+    def _open_new(self, document: dict[str, Any], origin: str) -> None:
+        with reporting(self.app, "New scenario"):
+            name = self.sandbench.workbench.free_name(str(document.get("name") or "scenario"))
+            screen = EditorScreen({**document, "name": name}, origin=origin)
+            self.app.call_from_thread(self.app.push_screen, screen)
+
+    def action_edit(self) -> None:
+        row = self.selected()
+        if row is None:
+            self.notify("No scenario selected: n creates one.", severity="warning")
+            return
+        self._open_stored(row.id, False)
+
+    def action_duplicate(self) -> None:
+        row = self.selected()
+        if row is None:
+            self.notify("No scenario selected.", severity="warning")
+            return
+        self._open_stored(row.id, True)
+
+    @work(thread=True, exit_on_error=False, group="open-editor")
+    def _open_stored(self, scenario_id: str, duplicate: bool) -> None:
+        with reporting(self.app, "Open scenario"):
+            workbench = self.sandbench.workbench
+            target = workbench.scenario_document(scenario_id)
+            if duplicate:
+                old = str(target.document["name"])
+                name = workbench.free_name(f"{old}-copy")
+                screen = EditorScreen({**target.document, "name": name}, origin=f"a copy of {old}")
+            else:
+                screen = EditorScreen(
+                    target.document, scenario_id=target.id, version=target.version
+                )
+            self.app.call_from_thread(self.app.push_screen, screen)
 
     # ------------------------------------------------------------------ live runs
 

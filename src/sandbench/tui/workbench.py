@@ -7,11 +7,13 @@ replace this object with one that answers from fixed data, for deterministic sna
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sandbench import config as config_module
 from sandbench.engine import Engine
@@ -22,7 +24,10 @@ from sandbench.model.sandbox import Sandbox, SandboxState
 from sandbench.model.scenario import Scenario
 from sandbench.runner import Runner
 from sandbench.runner.benchmark_runs import BenchmarkRunner
+from sandbench.runner.comparison import RunComparison, compare_attempts, compare_runs
 from sandbench.runner.events import EventBus
+from sandbench.runner.solutions import HandOver
+from sandbench.runner.validation import CheckReport, check
 from sandbench.store import ImportAction, Page, ScenarioRecord, Store
 from sandbench.store.files import FileProblem, load_paths
 
@@ -173,6 +178,31 @@ def scenario_row(record: ScenarioRecord, last: ScenarioRun | None) -> ScenarioRo
 
 
 @dataclass(frozen=True)
+class EditTarget:
+    """A stored scenario opened in the editor."""
+
+    id: str
+    version: int
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SavedScenario:
+    id: str
+    version: int
+    changed: bool  # False: identical content, no new version
+
+
+@dataclass(frozen=True)
+class Template:
+    """A starting point for a new scenario."""
+
+    title: str
+    description: str
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class BenchmarkRow:
     """One line of the benchmarks table."""
 
@@ -241,6 +271,41 @@ class Workbench:
 
     def run_sandbox_id(self, run_id: str) -> str | None:
         return self.store.get_run(run_id).sandbox_id
+
+    def previous_run(self, run_id: str, look_back: int = 50) -> ScenarioRun | None:
+        """The newest earlier run of the same scenario that got as far as scores (with its
+        output); runs still going or that failed before scoring say nothing to compare."""
+        run = self.store.get_run(run_id, with_output=False)
+        older = self.store.list_runs(
+            scenario=run.scenario_id, starting_after=run_id, limit=look_back
+        )
+        for candidate in older.items:
+            if not candidate.state.finished:
+                continue
+            found = self.store.get_run(candidate.id)
+            if found.scorer_results:
+                return found
+        return None
+
+    def compare_run(self, run_id: str) -> RunComparison | None:
+        """The run against the previous attempt of each rerun scorer, or else against the
+        previous run of its scenario; None when there is neither."""
+        detail = self.run_detail(run_id)
+        order = [spec.name for spec in detail.scorers]
+        comparison = compare_attempts(detail.run, order)
+        if comparison is not None:
+            return comparison
+        previous = self.previous_run(run_id)
+        return None if previous is None else compare_runs(detail.run, previous, order)
+
+    def last_agent_command(self, look_back: int = 200) -> str:
+        """The command of the newest agent run (what the solution picker offers first)."""
+        for run in self.store.list_runs(limit=look_back).items:
+            if run.solution == Solution.AGENT:
+                detail = json.loads(self.store.run_extras(run.id)["solution_detail"] or "{}")
+                if detail.get("command"):
+                    return str(detail["command"])
+        return ""
 
     def sandbox(self, sandbox_id: str) -> SandboxInfo:
         sandbox = self.store.get_sandbox(sandbox_id)
@@ -395,14 +460,64 @@ class Workbench:
     def archive(self, scenario_id: str) -> ScenarioRecord:
         return self.store.archive_scenario(scenario_id)
 
+    # ------------------------------------------------------------------ editing scenarios
+
+    def scenario_document(self, scenario_id: str) -> EditTarget:
+        """The current version of a scenario, as the document the editor starts from."""
+        record = self.store.get_scenario(scenario_id)
+        return EditTarget(record.id, record.version, record.scenario.to_dict())
+
+    def free_name(self, base: str) -> str:
+        """``base``, or ``base-2``, ``base-3``… : the first no active scenario has."""
+        taken = {
+            record.scenario.name
+            for record in self.store.list_scenarios(name=base, limit=1000).items
+        }
+        if base not in taken:
+            return base
+        number = 2
+        while f"{base}-{number}" in taken:
+            number += 1
+        return f"{base}-{number}"
+
+    def save_scenario(self, scenario_id: str | None, scenario: Scenario) -> SavedScenario:
+        """A new scenario, or the next version of ``scenario_id`` (none if unchanged)."""
+        if scenario_id is None:
+            new_id = self.store.create_scenario(scenario)
+            return SavedScenario(new_id, 1, True)
+        version, changed = self.store.update_scenario(scenario_id, scenario)
+        return SavedScenario(scenario_id, version, changed)
+
+    def templates(self, samples: Path) -> list[Template]:
+        """What a new scenario can start from: a blank one, then every sample file that
+        reads cleanly (a broken file is left out, not fatal)."""
+        from sandbench.tui.draft import BLANK
+
+        found = [Template("blank", "1 command scorer · SMALL", BLANK)]
+        report = load_paths([samples]) if samples.is_dir() else None
+        for _, parsed in report.scenarios if report else []:
+            scenario = parsed.scenario
+            types = ", ".join(dict.fromkeys(short_type(f.scorer.type) for f in scenario.scorers))
+            found.append(
+                Template(
+                    scenario.name,
+                    f"{types} · {scenario.size.value.removesuffix('_SIZE')}",
+                    scenario.to_dict(),
+                )
+            )
+        return found
+
     def start_run(
         self,
         scenario_id: str,
         solution: Solution,
         *,
         use_cache: bool = True,
+        agent_command: str | None = None,
         on_created: Callable[[RunDetail], None] | None = None,
+        hand_over: HandOver | None = None,
     ) -> ScenarioRun:
+        """Run to the end; ``hand_over`` lends an interactive solution the terminal."""
         record = self.store.get_scenario(scenario_id)
         specs = scorer_specs(record.scenario)
 
@@ -414,15 +529,21 @@ class Workbench:
             record.id,
             version=record.version,
             solution=solution,
+            agent_command=agent_command,
             use_cache=use_cache,
             on_created=created,
+            hand_over=hand_over,
         )
 
     def rerun_scorers(self, run_id: str, scorer: str | None = None) -> ScenarioRun:
         return self.runner.rerun_scorers(run_id, scorer)
 
     def rerun_run(
-        self, run_id: str, *, on_created: Callable[[RunDetail], None] | None = None
+        self,
+        run_id: str,
+        *,
+        on_created: Callable[[RunDetail], None] | None = None,
+        hand_over: HandOver | None = None,
     ) -> ScenarioRun:
         """A whole new run of the same version and solution, never from the cache (that is
         what asking to run it again means)."""
@@ -434,7 +555,32 @@ class Workbench:
             if on_created is not None:
                 on_created(RunDetail(new, record.scenario.name, specs))
 
-        return self.runner.rerun(run_id, use_cache=False, on_created=created)
+        return self.runner.rerun(run_id, use_cache=False, on_created=created, hand_over=hand_over)
 
     def cancel(self, run_id: str) -> None:
         self.runner.cancel(run_id)
+
+    # ------------------------------------------------------------------ scenario check
+
+    def check_scenario(
+        self,
+        scenario_id: str,
+        *,
+        use_cache: bool = True,
+        on_created: Callable[[RunDetail], None] | None = None,
+        canceled: threading.Event | None = None,
+    ) -> CheckReport:
+        """FORWARD then REVERSE through the real runner, as `sandbench scenarios check`
+        does (blocks for both runs). ``on_created`` hears each run before its events; a run
+        made once ``canceled`` is set is canceled at once, so a cancel during the first run
+        also stops the second before it starts a sandbox."""
+        record = self.store.get_scenario(scenario_id)
+        specs = scorer_specs(record.scenario)
+
+        def created(run: ScenarioRun) -> None:
+            if on_created is not None:
+                on_created(RunDetail(run, record.scenario.name, specs))
+            if canceled is not None and canceled.is_set():
+                self.runner.cancel(run.id)
+
+        return check(self.runner, record.id, use_cache=use_cache, on_created=created)
