@@ -432,10 +432,13 @@ def run_in_temporary_home(
     what: str,
     measure: Callable[[Path], dict[str, Any]],
     report: Callable[[dict[str, Any]], None],
+    *,
+    needs_podman: bool = True,
 ) -> None:
     """Measure in a throwaway SANDBENCH_HOME (nothing touches the user's store); Ctrl-C
-    leaves nothing behind and writes nothing."""
-    if os.geteuid() != 0 or shutil.which("podman") is None:
+    leaves nothing behind and writes nothing. ``needs_podman=False`` for benchmarks that
+    never start a sandbox (the TUI's)."""
+    if needs_podman and (os.geteuid() != 0 or shutil.which("podman") is None):
         raise SystemExit(f"the {what} benchmark needs root and podman (loop-mounted disks)")
     try:
         with tempfile.TemporaryDirectory(
