@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -245,6 +247,37 @@ def test_forward_migration_keeps_data(tmp_path: Path) -> None:
         assert run.scenario_id == "scn_old"
 
 
+def test_run_indexes_migrate_onto_a_v4_store(tmp_path: Path) -> None:
+    """A store last opened by the version before the run-lookup indexes keeps its runs and
+    answers the new lookups from them."""
+    path = tmp_path / "v4.db"
+    with Database(path, target_version=4) as v4, v4.write() as conn:
+        conn.execute(
+            "INSERT INTO scenarios (id, name, current_version, create_time_ms,"
+            " update_time_ms) VALUES ('scn_old', 'old', 1, 0, 0)"
+        )
+        conn.execute(
+            "INSERT INTO scenario_versions VALUES ('scn_old', 1, ?, 'h', 0)",
+            [make("old").model_dump_json(exclude_none=True)],
+        )
+        conn.executemany(
+            "INSERT INTO scenario_runs (id, scenario_id, scenario_version, state, solution,"
+            " start_time_ms, solution_detail) VALUES (?, 'scn_old', 1, 'completed', ?, 0, ?)",
+            [
+                ("run_1", "agent", json.dumps({"command": "./agent.sh"})),
+                ("run_2", "reference", None),
+            ],
+        )
+    with Store(path) as store:
+        assert current_version(store.conn) == LATEST
+        indexes = store.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'scenario_runs'"
+        ).fetchall()
+        assert "scenario_runs_by_solution" in {r[0] for r in indexes}
+        assert store.latest_agent_command() == "./agent.sh"
+        assert store.latest_runs(["scn_old"])["scn_old"].id == "run_2"
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     conn = sqlite3.connect(path)
@@ -372,3 +405,104 @@ def test_run_without_output_keeps_scores_but_skips_the_text(store: Store) -> Non
     full = store.get_run(run.id)
     assert light.scorer_results[0].output == "" and len(full.scorer_results[0].output) == 100_000
     assert light.scorer_results[0].score == full.scorer_results[0].score == 1.0
+
+
+def walk_runs(store: Store, limit: int, scenario: str | None = None) -> list[str]:
+    """Every run id across all pages, checking each page's counts on the way."""
+    seen: list[str] = []
+    after = None
+    while True:
+        page = store.list_runs(scenario=scenario, limit=limit, starting_after=after)
+        seen.extend(r.id for r in page.items)
+        assert page.remaining_count == page.total_count - len(seen)
+        assert page.has_more == (page.remaining_count > 0)
+        if not page.has_more:
+            return seen
+        after = page.last_id
+
+
+def test_run_pages_by_scenario_are_newest_first_and_counted(store: Store) -> None:
+    a, b = (store.create_scenario(make(n)) for n in ("a", "b"))
+    made: dict[str, list[str]] = {a: [], b: []}
+    for i in range(23):
+        scenario_id = a if i % 3 else b
+        made[scenario_id].append(store.create_run(scenario_id, 1, Solution.BASELINE).id)
+    for limit in (1, 4, 20):
+        assert walk_runs(store, limit, scenario=a) == made[a][::-1]
+        assert walk_runs(store, limit, scenario=b) == made[b][::-1]
+        assert sorted(walk_runs(store, limit)) == sorted(made[a] + made[b])
+    assert walk_runs(store, 5, scenario=store.create_scenario(make("c"))) == []
+
+
+def query_plans(store: Store, action: Callable[[], object]) -> list[str]:
+    """The query plan of every SELECT that ``action`` runs on the store's connection."""
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    try:
+        action()
+    finally:
+        store.conn.set_trace_callback(None)
+    return [
+        row["detail"]
+        for sql in statements
+        if sql.lstrip().upper().startswith("SELECT")
+        for row in store.conn.execute(f"EXPLAIN QUERY PLAN {sql}")
+    ]
+
+
+def test_run_lookups_are_served_by_indexes(store: Store) -> None:
+    """No sort of all runs, nor a scan of the runs table, behind a page or a lookup: these
+    run for every screenful, on stores of 100,000 runs."""
+    scenario_id = store.create_scenario(make("indexed"))
+    runs = [store.create_run(scenario_id, 1, Solution.AGENT).id for _ in range(3)]
+    lookups: list[Callable[[], object]] = [
+        lambda: store.list_runs(limit=2),
+        lambda: store.list_runs(limit=2, starting_after=runs[-1]),
+        lambda: store.list_runs(scenario=scenario_id, limit=2),
+        lambda: store.list_runs(scenario=scenario_id, limit=2, starting_after=runs[-1]),
+        lambda: store.latest_runs([scenario_id, "scn_other"]),
+        store.latest_agent_command,
+    ]
+    for lookup in lookups:
+        plans = query_plans(store, lookup)
+        assert plans
+        assert not [p for p in plans if "TEMP B-TREE" in p], plans
+    for lookup in lookups[-2:]:
+        plans = query_plans(store, lookup)
+        assert not [p for p in plans if p.startswith("SCAN") and "VIRTUAL" not in p], plans
+
+
+def test_latest_runs_of_several_scenarios(store: Store) -> None:
+    a, b, idle, gone = (store.create_scenario(make(n)) for n in ("a", "b", "idle", "gone"))
+    newest: dict[str, str] = {}
+    for scenario_id in (a, b, gone, a, gone, b, b):
+        newest[scenario_id] = store.create_run(scenario_id, 1, Solution.BASELINE).id
+    tests = store.start_scorer(newest[a], "tests", "command_scorer", 1.0)
+    store.append_output(tests.id, "stdout", "printed\n")
+    store.archive_scenario(gone)  # an archived scenario's runs are still its runs
+    latest = store.latest_runs([a, b, idle, gone, "scn_unknown"])
+    assert {k: r.id for k, r in latest.items()} == {a: newest[a], b: newest[b], gone: newest[gone]}
+    for scenario_id, run in latest.items():
+        assert run == store.list_runs(scenario=scenario_id, limit=1).items[0]
+        assert run.scenario_id == scenario_id and run.scorer_results == []
+    assert store.latest_runs([]) == {}
+    assert store.latest_runs([idle]) == {}
+
+
+def test_latest_agent_command(store: Store) -> None:
+    scenario_id = store.create_scenario(make("agents"))
+
+    def run(solution: Solution, detail: dict[str, object] | None = None) -> None:
+        made = store.create_run(scenario_id, 1, solution)
+        if detail is not None:
+            store.update_run(made.id, solution_detail=json.dumps(detail))
+
+    assert store.latest_agent_command() == ""
+    run(Solution.AGENT, {"solution": "agent", "command": "./old.sh", "exit_code": 0})
+    run(Solution.AGENT, {"solution": "agent", "command": "./agent.sh -v", "exit_code": 1})
+    run(Solution.AGENT)  # failed before its command ran: nothing recorded
+    run(Solution.AGENT, {"solution": "agent", "command": ""})
+    run(Solution.REFERENCE, {"solution": "reference", "form": "shell commands"})
+    for _ in range(250):  # further back than any fixed look-back
+        run(Solution.BASELINE)
+    assert store.latest_agent_command() == "./agent.sh -v"

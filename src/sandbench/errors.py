@@ -15,6 +15,10 @@ class Conflict(SandbenchError):
     pass
 
 
+class Stale(Conflict):
+    """A change made against a version that is no longer the current one."""
+
+
 class InvalidInput(SandbenchError):
     """Bad input from a file or the command line (exit code 2)."""
 

@@ -197,7 +197,18 @@ ALTER TABLE scenario_runs ADD COLUMN solution_output TEXT;   -- what applying it
 CREATE INDEX benchmark_runs_by_benchmark ON benchmark_runs(benchmark_id, seq);
 """
 
-MIGRATIONS: list[str] = [V1_SCENARIOS, V2_RUNS, V3_SANDBOX_LIFECYCLE, V4_RUN_CONTROL]
+V5_RUN_LOOKUPS = """
+-- the newest agent run (its command is what the solution picker offers) without a scan
+CREATE INDEX scenario_runs_by_solution ON scenario_runs(solution, seq);
+"""
+
+MIGRATIONS: list[str] = [
+    V1_SCENARIOS,
+    V2_RUNS,
+    V3_SANDBOX_LIFECYCLE,
+    V4_RUN_CONTROL,
+    V5_RUN_LOOKUPS,
+]
 LATEST = len(MIGRATIONS)
 
 

@@ -34,10 +34,13 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True)
 class KeysetQuery:
-    """``SELECT <columns> FROM <source> WHERE <filters>`` ordered by ``sort_key`` ascending.
+    """``SELECT <columns> FROM <source> WHERE <filters>`` ordered by ``sort_key``.
 
-    ``sort_key`` is a tuple of SQL expressions ending in a unique column; ``cursor_sql``
-    selects the same expressions for the row whose id is given as ``starting_after``.
+    ``sort_key`` is a tuple of SQL expressions ending in a unique column, all ascending or,
+    with ``descending``, all descending; ``cursor`` selects the same expressions for the row
+    whose id is given as ``starting_after``. Keep the expressions plain indexed columns
+    (``seq DESC``, not ``-seq``): SQLite serves neither the order nor the cursor's range of
+    an expression from an index, and sorts every matching row instead.
     """
 
     columns: str
@@ -47,6 +50,7 @@ class KeysetQuery:
     params: Sequence[Any] = ()
     # what to count over, when the filters and sort key need less than ``source`` joins in
     count_source: str | None = None
+    descending: bool = False
 
     def _where(self, extra: str | None = None) -> str:
         parts = [*self.filters, *([extra] if extra else [])]
@@ -65,19 +69,25 @@ class KeysetQuery:
     def run(
         self, conn: sqlite3.Connection, *, limit: int, cursor: Sequence[Any] | None
     ) -> tuple[list[sqlite3.Row], int, int]:
+        """The page after ``cursor``, the number of matching rows and how many follow the
+        page; call it inside one read transaction, so the counts agree with the rows."""
         key = ", ".join(self.sort_key)
         keys = ", ".join(f"{k} AS _k{i}" for i, k in enumerate(self.sort_key))
-        after = f"({key}) > ({', '.join('?' * len(self.sort_key))})"
+        order = ", ".join(f"{k} DESC" for k in self.sort_key) if self.descending else key
+        marks = ", ".join("?" * len(self.sort_key))
+        after = f"({key}) {'<' if self.descending else '>'} ({marks})"
         params = list(self.params)
         cursor_params = list(cursor) if cursor is not None else []
         where = self._where(after if cursor is not None else None)
         rows = conn.execute(
-            f"SELECT {self.columns}, {keys} FROM {self.source}{where} ORDER BY {key} LIMIT ?",
+            f"SELECT {self.columns}, {keys} FROM {self.source}{where} ORDER BY {order} LIMIT ?",
             [*params, *cursor_params, limit],
         ).fetchall()
         counted = self.count_source or self.source
         total = conn.execute(f"SELECT count(*) FROM {counted}{self._where()}", params).fetchone()[0]
-        if rows:
+        if cursor is None:  # a first page: whatever it does not hold follows it
+            remaining = total - len(rows)
+        elif rows:
             last = [rows[-1][f"_k{i}"] for i in range(len(self.sort_key))]
             remaining = conn.execute(
                 f"SELECT count(*) FROM {counted}{self._where(after)}", [*params, *last]

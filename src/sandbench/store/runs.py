@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from sandbench.errors import NotFound
@@ -377,7 +378,7 @@ class RunStore(ScenarioStore):
         limit: int = DEFAULT_LIMIT,
         starting_after: str | None = None,
     ) -> Page[ScenarioRun]:
-        """Runs, newest first (ids are time-ordered, so ``-seq`` is creation order reversed)."""
+        """Runs, newest first (``seq`` descending: creation order reversed)."""
         check_limit(limit)
         with self.read() as conn:
             filters, params = [], []
@@ -387,7 +388,8 @@ class RunStore(ScenarioStore):
             query = KeysetQuery(
                 columns="r.*",
                 source="scenario_runs r",
-                sort_key=("-r.seq",),
+                sort_key=("r.seq",),
+                descending=True,
                 filters=filters,
                 params=params,
             )
@@ -395,3 +397,27 @@ class RunStore(ScenarioStore):
             rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
             items = [self._run(conn, r, results=False) for r in rows]
         return Page(items, remaining > 0, total, remaining)
+
+    def latest_runs(self, scenario_ids: Sequence[str]) -> dict[str, ScenarioRun]:
+        """The newest run of each of these scenarios that has one, by scenario id, without
+        scorer results: a screenful of scenarios shows each one's last run, and one index
+        lookup per scenario costs the same whether it has ten runs or ten thousand."""
+        with self.read() as conn:
+            rows = conn.execute(
+                "SELECT r.* FROM json_each(?) AS wanted JOIN scenario_runs r ON r.seq ="
+                " (SELECT max(seq) FROM scenario_runs WHERE scenario_id = wanted.value)",
+                [json.dumps(list(scenario_ids))],
+            ).fetchall()
+            return {r["scenario_id"]: self._run(conn, r, results=False) for r in rows}
+
+    def latest_agent_command(self) -> str:
+        """The command of the newest agent run that recorded one ("" if none), for the
+        solution picker to offer again: walks agent runs newest first on their index, so
+        the agent run stays found however many other runs came after it."""
+        row = self.conn.execute(
+            "SELECT json_extract(solution_detail, '$.command') FROM scenario_runs"
+            " WHERE solution = ? AND json_extract(solution_detail, '$.command') <> ''"
+            " ORDER BY seq DESC LIMIT 1",
+            [Solution.AGENT],
+        ).fetchone()
+        return str(row[0]) if row else ""

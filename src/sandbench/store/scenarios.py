@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sandbench.errors import Conflict, InvalidInput, NotFound
+from sandbench.errors import Conflict, InvalidInput, NotFound, Stale
 from sandbench.model.benchmark import Benchmark
 from sandbench.model.documents import ParsedScenario
 from sandbench.model.ids import has_prefix, new_id
@@ -200,10 +200,14 @@ class ScenarioStore(Database):
             self._insert_version(conn, scenario_id, 1, scenario)
         return scenario_id
 
-    def update_scenario(self, ref: str, scenario: Scenario) -> tuple[int, bool]:
+    def update_scenario(
+        self, ref: str, scenario: Scenario, *, expected_version: int | None = None
+    ) -> tuple[int, bool]:
         """Store ``scenario`` as the next version of ``ref``; returns (version, changed).
 
-        Identical content makes no new version.
+        Identical content makes no new version. With ``expected_version``, a scenario that
+        has moved on since (another editor, an import) is a ``Stale`` conflict, not
+        silently overwritten.
         """
         with self.write() as conn:
             scenario_id = self.resolve_scenario_id(ref, conn=conn)
@@ -215,6 +219,12 @@ class ScenarioStore(Database):
             ).fetchone()
             if row["archive_time_ms"] is not None:
                 raise Conflict(f"scenario {ref!r} is archived; archived scenarios do not change")
+            current = row["current_version"]
+            if expected_version is not None and current != expected_version:
+                raise Stale(
+                    f"scenario {ref!r} is at v{current} now: it changed since v{expected_version}"
+                    " was opened"
+                )
             if row["content_hash"] == content_hash(scenario):
                 return row["current_version"], False
             self._check_name_free(conn, scenario.name, except_id=scenario_id)

@@ -7,7 +7,6 @@ replace this object with one that answers from fixed data, for deterministic sna
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -251,10 +250,8 @@ class Workbench:
         page = self.store.list_scenarios(
             name=name or None, limit=limit, starting_after=starting_after
         )
-        rows = []
-        for record in page.items:
-            last = self.store.list_runs(scenario=record.id, limit=1).items
-            rows.append(scenario_row(record, last[0] if last else None))
+        last = self.store.latest_runs([record.id for record in page.items])
+        rows = [scenario_row(record, last.get(record.id)) for record in page.items]
         return RowsPage(rows, page.has_more, page.total_count)
 
     def runs_page(
@@ -298,14 +295,9 @@ class Workbench:
         previous = self.previous_run(run_id)
         return None if previous is None else compare_runs(detail.run, previous, order)
 
-    def last_agent_command(self, look_back: int = 200) -> str:
+    def last_agent_command(self) -> str:
         """The command of the newest agent run (what the solution picker offers first)."""
-        for run in self.store.list_runs(limit=look_back).items:
-            if run.solution == Solution.AGENT:
-                detail = json.loads(self.store.run_extras(run.id)["solution_detail"] or "{}")
-                if detail.get("command"):
-                    return str(detail["command"])
-        return ""
+        return self.store.latest_agent_command()
 
     def sandbox(self, sandbox_id: str) -> SandboxInfo:
         sandbox = self.store.get_sandbox(sandbox_id)
@@ -480,12 +472,15 @@ class Workbench:
             number += 1
         return f"{base}-{number}"
 
-    def save_scenario(self, scenario_id: str | None, scenario: Scenario) -> SavedScenario:
-        """A new scenario, or the next version of ``scenario_id`` (none if unchanged)."""
+    def save_scenario(
+        self, scenario_id: str | None, scenario: Scenario, *, over: int | None = None
+    ) -> SavedScenario:
+        """A new scenario, or the next version of ``scenario_id`` (none if unchanged).
+        ``over``: the version the edit started from; if the scenario moved on, ``Stale``."""
         if scenario_id is None:
             new_id = self.store.create_scenario(scenario)
             return SavedScenario(new_id, 1, True)
-        version, changed = self.store.update_scenario(scenario_id, scenario)
+        version, changed = self.store.update_scenario(scenario_id, scenario, expected_version=over)
         return SavedScenario(scenario_id, version, changed)
 
     def templates(self, samples: Path) -> list[Template]:
