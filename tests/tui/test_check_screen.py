@@ -294,7 +294,9 @@ async def test_quit_during_a_check_cancels_it(live_app: SandbenchApp, store: Sto
     # the worker goes on after the app: to the baseline run, canceled as it is made
     deadline = time.monotonic() + 60
     while not (len(runs := store.list_runs().items) == 2 and all(r.state.finished for r in runs)):
-        assert time.monotonic() < deadline, "the check's worker did not end"
+        assert time.monotonic() < deadline, (
+            f"the check's worker did not end: {[(r.solution, r.state) for r in runs]}"
+        )
         await asyncio.sleep(0.1)
     by_solution = {r.solution: r for r in runs}
     assert by_solution[Solution.REFERENCE].state == RunState.CANCELED

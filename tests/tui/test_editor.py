@@ -294,6 +294,35 @@ async def test_a_taken_name_is_shown_beside_the_name_field(
         assert store.get_scenario("partial").version == 1
 
 
+async def test_a_version_saved_elsewhere_meanwhile_is_not_overwritten_without_asking(
+    offline_app: SandbenchApp, store: Store
+) -> None:
+    (scenario_id,) = store_scenarios(store, PARTIAL)
+    async with offline_app.run_test(size=(80, 24)) as pilot:
+        await scenarios_ready(pilot, offline_app)
+        editor = await open_editor(pilot, offline_app, "e")
+        elsewhere = store.get_scenario(scenario_id).scenario.model_copy(
+            update={"scorer_timeout_sec": 42}
+        )
+        assert store.update_scenario(scenario_id, elsewhere) == (2, True)  # another editor
+        await type_into(pilot, editor, scorer_path(0, "scorer", "command"), "test -s answer.txt")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(offline_app.screen, ConfirmScreen), "question")
+        assert "is at v2 now: it changed since v1" in str(
+            offline_app.screen.query_one(".dialog-text", Static).render()
+        )
+        await pilot.press("n")
+        await pilot.pause()
+        assert store.get_scenario(scenario_id).version == 2  # theirs stands
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(offline_app.screen, ConfirmScreen), "question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: editor.version == 3, "version 3")
+        latest = store.get_scenario(scenario_id).scenario
+        assert latest.scorers[0].scorer.command == "test -s answer.txt"  # type: ignore[union-attr]
+        assert store.get_scenario(scenario_id, 2).scenario.scorer_timeout_sec == 42
+
+
 async def test_leaving_with_unsaved_changes_asks_first(
     offline_app: SandbenchApp, store: Store
 ) -> None:

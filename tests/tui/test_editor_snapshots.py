@@ -37,10 +37,11 @@ async def open_editor(pilot: Pilot) -> EditorScreen:
 
 
 async def steady_cursors(pilot: Pilot, screen: EditorScreen) -> None:
-    """No blinking: the focused field's cursor is drawn, whatever the clock."""
+    """No text cursor in the picture: whether a blinking cursor is drawn depends on the
+    clock, and these snapshots are about the form, not Textual's cursor."""
     for widget in [*screen.query(Input).results(), *screen.query(TextArea).results()]:
         widget.cursor_blink = False
-        widget._cursor_visible = widget.has_focus
+    screen.set_focus(None)
     await settle(pilot)
 
 

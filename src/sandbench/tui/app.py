@@ -44,6 +44,7 @@ from sandbench.tui.run import RunScreen
 from sandbench.tui.sandboxes import SandboxesScreen
 from sandbench.tui.scenarios import ScenariosScreen
 from sandbench.tui.themes import DEFAULT_THEME, NO_COLOR_THEME, load_themes
+from sandbench.tui.widgets import KeyedScreen
 from sandbench.tui.workbench import RunDetail, Workbench
 
 
@@ -329,7 +330,7 @@ class SandbenchApp(App[int]):
         for screen in self.screen_stack:
             if isinstance(screen, BenchmarksScreen):
                 screen.post_message(BenchmarkEnded(run))
-        self.screen.refresh_bindings()
+        self._refresh_keys()
 
     def cancel_benchmark(self) -> None:
         self._cancel_benchmark()
@@ -399,7 +400,7 @@ class SandbenchApp(App[int]):
 
     def rerun_scorers(self, run_id: str, scorer: str | None) -> None:
         self.busy_runs.add(run_id)
-        self.screen.refresh_bindings()
+        self._refresh_keys()
         self._rerun_scorers(run_id, scorer)
 
     @work(thread=True, exit_on_error=False, group="runs")
@@ -539,7 +540,14 @@ class SandbenchApp(App[int]):
     def on_run_work_ended(self, message: RunWorkEnded) -> None:
         self.busy_runs.discard(message.run_id)
         self.running.pop(message.run_id, None)  # in case it ended without RunFinished
-        self.screen.refresh_bindings()
+        self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
+        screen = self.screen
+        if isinstance(screen, KeyedScreen):
+            screen.refresh_keys()
+        else:
+            screen.refresh_bindings()
 
     def _tell_lists(self, run: ScenarioRun) -> None:
         """Lists showing ``run`` (scenarios, runs) update their row."""

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from sandbench.model.benchmark import BenchmarkRun, BenchmarkRunState
@@ -25,7 +24,7 @@ from sandbench.model.runs import ScenarioRun
 from sandbench.tui import keys
 from sandbench.tui.messages import RunUpdated, WorkFailed, reporting
 from sandbench.tui.modals import ConfirmScreen
-from sandbench.tui.widgets import VimTable, ago, score_text, seconds, truncate
+from sandbench.tui.widgets import KeyedScreen, VimTable, ago, score_text, seconds, truncate
 from sandbench.tui.workbench import BenchmarkRow, BenchmarkRunCases, RunDetail
 
 if TYPE_CHECKING:
@@ -126,7 +125,7 @@ LABELS = {
 }
 
 
-class BenchmarksScreen(Screen):
+class BenchmarksScreen(KeyedScreen):
     KEYS = keys.BENCHMARKS
     BINDINGS = keys.bindings(KEYS)
     SUB_TITLE = "benchmarks"
@@ -296,7 +295,7 @@ class BenchmarksScreen(Screen):
         else:
             progress.update("")
         self._update_status()
-        self.refresh_bindings()
+        self.refresh_keys()
 
     def _sync(self, name: str, rows: dict[str, list[str]]) -> None:
         """Update in place when the rows are the same ones, else refill keeping the cursor
@@ -407,11 +406,11 @@ class BenchmarksScreen(Screen):
             self.run_id = key
             self.reload()
         self._update_status()
-        self.refresh_bindings()
+        self.refresh_keys()
 
     def on_descendant_focus(self) -> None:
         self._update_status()
-        self.refresh_bindings()
+        self.refresh_keys()
 
     def on_run_updated(self, message: RunUpdated) -> None:
         if message.run.benchmark_run_id is not None and not self.fetching:
@@ -458,7 +457,7 @@ class BenchmarksScreen(Screen):
         row = self.benchmarks[self.benchmark_id]
         self.run_id = None  # follow the new run: it will be the newest
         self.sandbench.start_benchmark(row.id, row.name)
-        self.refresh_bindings()
+        self.refresh_keys()
         self.set_timer(0.3, self._poll)
 
     def action_cancel(self) -> None:
@@ -469,7 +468,7 @@ class BenchmarksScreen(Screen):
         def confirmed(yes: bool | None) -> None:
             if yes and self.sandbench.benchmark_going is not None:
                 self.canceling = True
-                self.refresh_bindings()
+                self.refresh_keys()
                 self.sandbench.cancel_benchmark()
 
         self.app.push_screen(

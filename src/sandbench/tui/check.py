@@ -21,7 +21,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from sandbench.model.runs import (
@@ -51,7 +50,7 @@ from sandbench.tui.messages import (
     reporting,
 )
 from sandbench.tui.modals import ConfirmScreen
-from sandbench.tui.widgets import OutputLog, VimTable, score_text, seconds, truncate
+from sandbench.tui.widgets import KeyedScreen, OutputLog, VimTable, score_text, seconds, truncate
 from sandbench.tui.workbench import RunDetail, ScorerSpec, short_type
 
 if TYPE_CHECKING:
@@ -108,7 +107,7 @@ class CheckRunLoaded(Message):
     detail: RunDetail
 
 
-class CheckScreen(Screen):
+class CheckScreen(KeyedScreen):
     KEYS = keys.CHECK
     BINDINGS = keys.bindings(KEYS)
     # CSS, not DEFAULT_CSS: app-level like sandbench.tcss, so these rules win by specificity
@@ -261,7 +260,7 @@ class CheckScreen(Screen):
             self.scorers = detail.scorers
             self._set_columns()
         self._show()
-        self.refresh_bindings()
+        self.refresh_keys()
 
     def on_run_events(self, message: RunEvents) -> None:
         side_key = self._run_sides.get(message.run_id)
@@ -323,7 +322,7 @@ class CheckScreen(Screen):
             self._finish_side(self.sides["reverse"], message.report.reverse)
         self._fill_verdicts()
         self._show()
-        self.refresh_bindings()
+        self.refresh_keys()
         if self.app.screen is not self and message.report is not None:
             verdict = "PASS" if message.report.ok else "FAIL"
             self.app.notify(
@@ -471,13 +470,13 @@ class CheckScreen(Screen):
             if self.log_of(key).has_focus and key != self.selected:
                 self.selected = key
                 self._show()
-                self.refresh_bindings()
+                self.refresh_keys()
 
     def action_side(self) -> None:
         self.selected = "reverse" if self.selected == "forward" else "forward"
         self.log_of(self.selected).focus()
         self._show()
-        self.refresh_bindings()
+        self.refresh_keys()
 
     def action_open(self) -> None:
         run = self.sides[self.selected].run
@@ -510,7 +509,7 @@ class CheckScreen(Screen):
                 for run_id in self.stop():
                     self.sandbench.cancel_run(run_id)
                 self._show()
-                self.refresh_bindings()
+                self.refresh_keys()
 
         self.app.push_screen(
             ConfirmScreen(
@@ -525,7 +524,7 @@ class CheckScreen(Screen):
     def action_recheck(self) -> None:
         if not self.going:
             self._start(use_cache=False)
-            self.refresh_bindings()
+            self.refresh_keys()
 
     def action_back(self) -> None:
         self.sandbench.close_check(self)

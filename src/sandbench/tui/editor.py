@@ -27,7 +27,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Label, Select, Static, TextArea
 
-from sandbench.errors import Conflict
+from sandbench.errors import Conflict, Stale
 from sandbench.model.problems import Problem, format_loc
 from sandbench.model.resources import PRESETS, ResourceSize
 from sandbench.tui import keys
@@ -66,6 +66,10 @@ SECTIONS = (
     "scoring_contract",
     format_loc(SCORERS),
 )
+
+
+# Areas that usually hold a page or more get more lines.
+TALL = {"problem_statement", "reference_output", "bash_script", "python_script", "file_contents"}
 
 
 class FieldInput(Input):
@@ -125,6 +129,13 @@ class TestFileBox(Vertical):
 @dataclass
 class Saved(Message):
     saved: SavedScenario
+    document: dict[str, Any]
+
+
+@dataclass
+class SavedElsewhere(Message):
+    reason: str
+    scenario: Any
     document: dict[str, Any]
 
 
@@ -210,7 +221,7 @@ class EditorScreen(Screen):
             hint = f" · {spec.help}" if spec.help else ""
             yield Label(f"{spec.label}{hint}", classes=f"{classes} area-label")
             area = FieldArea(spec, value, id=dom_id, classes=classes)
-            if spec.path == ("input_context", "problem_statement"):
+            if spec.path[-1] in TALL:
                 area.add_class("tall")
             yield area
         else:
@@ -500,12 +511,14 @@ class EditorScreen(Screen):
             self.action_next_problem()
             return
         self._saving = True
-        self._save(self.draft.scenario(), self.draft.document())
+        self._save(self.draft.scenario(), self.draft.document(), self.version)
 
     @work(thread=True, exit_on_error=False, group="save")
-    def _save(self, scenario: Any, document: dict[str, Any]) -> None:
+    def _save(self, scenario: Any, document: dict[str, Any], over: int | None) -> None:
         try:
-            saved = self.sandbench.workbench.save_scenario(self.scenario_id, scenario)
+            saved = self.sandbench.workbench.save_scenario(self.scenario_id, scenario, over=over)
+        except Stale as error:
+            self.post_message(SavedElsewhere(str(error), scenario, document))
         except Conflict as error:
             self.post_message(NameTaken(str(error)))
         except Exception as error:
@@ -513,6 +526,26 @@ class EditorScreen(Screen):
             self.app.post_message(WorkFailed("Save scenario", error))
         else:
             self.post_message(Saved(saved, document))
+
+    def on_saved_elsewhere(self, message: SavedElsewhere) -> None:
+        """Someone else saved a version since this one was opened: theirs is not lost
+        without a question."""
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._save(message.scenario, message.document, None)
+            else:
+                self._saving = False
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Changed elsewhere",
+                f"{message.reason}. Save yours as the next version anyway? (That version"
+                " stays in the history.)",
+                "Save mine",
+            ),
+            confirmed,
+        )
 
     def on_name_taken(self, message: NameTaken) -> None:
         self._saving = False

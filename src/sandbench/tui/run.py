@@ -10,7 +10,6 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from sandbench.model.runs import (
@@ -36,7 +35,16 @@ from sandbench.tui import keys
 from sandbench.tui.compare import CompareScreen
 from sandbench.tui.messages import RunEvents, reporting
 from sandbench.tui.modals import ConfirmScreen
-from sandbench.tui.widgets import BAR_WIDTH, OutputLog, VimTable, bar, score_text, seconds, truncate
+from sandbench.tui.widgets import (
+    BAR_WIDTH,
+    KeyedScreen,
+    OutputLog,
+    VimTable,
+    bar,
+    score_text,
+    seconds,
+    truncate,
+)
 from sandbench.tui.workbench import RunDetail, SandboxInfo, short_type
 
 if TYPE_CHECKING:
@@ -70,7 +78,7 @@ class Running:
     result_id: str
 
 
-class RunScreen(Screen):
+class RunScreen(KeyedScreen):
     KEYS = keys.RUN
     BINDINGS = keys.bindings(KEYS)
 
@@ -351,7 +359,7 @@ class RunScreen(Screen):
                 self.apply(event)
         self._render_head()
         self._render_total()
-        self.refresh_bindings()
+        self.refresh_keys()
 
     def apply(self, event: RunEvent) -> None:
         if isinstance(event, OutputChunk):
@@ -451,7 +459,7 @@ class RunScreen(Screen):
         if message.info is not None and message.info != self.sandbox:
             self.sandbox = message.info
             self._render_head()
-            self.refresh_bindings()  # the shell needs a sandbox that has not ended
+            self.refresh_keys()  # the shell needs a sandbox that has not ended
 
     # ------------------------------------------------------------------ actions
 

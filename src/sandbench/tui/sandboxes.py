@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from sandbench.model.sandbox import SandboxState
 from sandbench.tui import keys
 from sandbench.tui.messages import WorkFailed, reporting
 from sandbench.tui.modals import ConfirmScreen
-from sandbench.tui.widgets import VimTable, truncate
+from sandbench.tui.widgets import KeyedScreen, VimTable, truncate
 from sandbench.tui.workbench import SandboxRow, SandboxStats
 
 if TYPE_CHECKING:
@@ -101,7 +100,7 @@ LABELS = {
 }
 
 
-class SandboxesScreen(Screen):
+class SandboxesScreen(KeyedScreen):
     KEYS = keys.SANDBOXES
     BINDINGS = keys.bindings(KEYS)
     SUB_TITLE = "sandboxes"
@@ -216,7 +215,7 @@ class SandboxesScreen(Screen):
         else:
             self._fill(message.rows, selected)
         self._update_status()
-        self.refresh_bindings()
+        self.refresh_keys()
 
     def _fill(self, rows: list[SandboxRow], selected: str | None) -> None:
         table = self.query_one(VimTable)
@@ -281,7 +280,7 @@ class SandboxesScreen(Screen):
 
     def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
         self._update_status()
-        self.refresh_bindings()
+        self.refresh_keys()
 
     # ------------------------------------------------------------------ which keys apply
 
@@ -325,7 +324,7 @@ class SandboxesScreen(Screen):
         if row is None or self.check_action(method, ()) is not True:
             return
         self.busy.add(row.id)
-        self.refresh_bindings()
+        self.refresh_keys()
         self._act(row.id, verb, f"{method}_sandbox", done)
 
     @work(thread=True, exit_on_error=False, group="sandbox-actions")
@@ -341,7 +340,7 @@ class SandboxesScreen(Screen):
 
     def _action_ended(self, sandbox_id: str) -> None:
         self.busy.discard(sandbox_id)
-        self.refresh_bindings()
+        self.refresh_keys()
         self.reload()
 
     def action_suspend(self) -> None:

@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 from textual import events
+from textual.screen import Screen
 from textual.widgets import DataTable, Log
 
 from sandbench.tui import keys
 
 BAR_WIDTH = 12
 OUTPUT_MAX_LINES = 20_000  # per pane: a million streamed lines stay a bounded tail
+
+
+class KeyedScreen(Screen):
+    """A screen whose keys come and go with its state (``check_action``).
+
+    ``refresh_keys`` redraws the footer only when the answer for one of the screen's keys
+    changed: a footer rebuild per batch of streamed output made key presses wait, and
+    Textual's footer keeps every key widget it ever built (measured by bench_tui.py).
+    """
+
+    KEYS: tuple[keys.Key, ...] = ()
+    _offered: tuple[bool | None, ...] | None = None
+
+    def _offer(self) -> tuple[bool | None, ...]:
+        return tuple(self.check_action(k.action.split("(")[0], ()) for k in self.KEYS)
+
+    def refresh_keys(self) -> None:
+        if self._offer() != self._offered:
+            self.refresh_bindings()
+
+    def refresh_bindings(self) -> None:
+        """Every redraw (ours or Textual's, on focus) records what it showed."""
+        self._offered = self._offer()
+        super().refresh_bindings()
 
 
 class VimTable(DataTable, inherit_bindings=False):
