@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 
 from sandbench.tui.app import SandbenchApp
 from sandbench.tui.run import RunScreen
+from sandbench.tui.runs import RunsScreen
 from tests.tui.support import FixedWorkbench, fixed_app, fixed_run_detail, settle, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
@@ -47,3 +48,17 @@ def test_help_screen(snap_compare) -> None:
         await pilot.press("question_mark")
 
     assert snap_compare(fixed_app(), terminal_size=(80, 24), run_before=help_)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_runs_screen(snap_compare, size: tuple[int, int]) -> None:
+    async def all_runs(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("R")
+        app = pilot.app
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "the runs screen")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.loaded_once, "the runs")  # type: ignore[attr-defined]
+        await settle(pilot)
+
+    assert snap_compare(fixed_app(), terminal_size=size, run_before=all_runs)

@@ -46,6 +46,7 @@ class RunsScreen(Screen):
         self.scenario_id = scenario_id
         self.scenario_name = scenario_name
         self.runs: dict[str, ScenarioRun] = {}
+        self._widths: dict[str, int] = {}
         self.total = 0
         self.has_more = False
         self.fetching = False
@@ -59,24 +60,43 @@ class RunsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
-        table = VimTable(id="runs")
-        table.set_columns(
-            [
-                ("STARTED", "started", 8),
-                ("SCENARIO", "scenario", 24),
-                ("SOLUTION", "solution", 11),
-                ("STATE", "state", 9),
-                ("SCORE", "score", 5),
-                ("TIME", "time", 6),
-                ("RUN", "id", 24),
-            ]
-        )
-        yield table
+        yield VimTable(id="runs")
         yield Static("", id="empty", classes="empty")
         yield Static("", id="status", classes="status")
         yield Footer()
 
+    def _column_widths(self) -> dict[str, int]:
+        """Fixed widths that fit the terminal: the run id only where there is room for
+        it (the run screen shows it too); the scenario name takes what is left."""
+        fixed = {"started": 8, "solution": 11, "state": 9, "score": 5, "time": 6}
+        if self.app.size.width >= 110:
+            fixed["id"] = 26
+        spare = self.app.size.width - sum(fixed.values()) - 2 * (len(fixed) + 1) - 2
+        widths = {"started": 8, "scenario": min(max(12, spare), 40)}
+        widths.update({key: fixed[key] for key in fixed if key != "started"})
+        return widths
+
+    def _build_columns(self) -> None:
+        labels = {"id": "RUN"}
+        table = self.query_one(VimTable)
+        table.clear(columns=True)
+        table.set_columns(
+            [(labels.get(key, key.upper()), key, width) for key, width in self._widths.items()]
+        )
+        for run in self.runs.values():
+            table.add_row(*self._cells(run), key=run.id)
+
+    def on_resize(self) -> None:
+        if self._widths and self._column_widths() != self._widths:
+            cursor = self.query_one(VimTable).cursor_row
+            self._widths = self._column_widths()
+            self._build_columns()
+            if self.runs:
+                self.query_one(VimTable).move_cursor(row=min(cursor, len(self.runs) - 1))
+
     def on_mount(self) -> None:
+        self._widths = self._column_widths()
+        self._build_columns()
         self.query_one("#empty").display = False
         self.query_one(VimTable).focus()
         self.reload()
@@ -126,15 +146,16 @@ class RunsScreen(Screen):
 
     def _cells(self, run: ScenarioRun) -> list[str]:
         now = self.sandbench.workbench.now_ms()
-        return [
-            ago(run.start_time_ms, now),
-            truncate(run.name or run.scenario_id, 24),
-            run.solution.value,
-            run.state.value,
-            score_text(run.score),
-            seconds(run.duration_ms),
-            run.id,
-        ]
+        cells = {
+            "started": ago(run.start_time_ms, now),
+            "scenario": truncate(run.name or run.scenario_id, self._widths["scenario"]),
+            "solution": run.solution.value,
+            "state": run.state.value,
+            "score": score_text(run.score),
+            "time": seconds(run.duration_ms),
+            "id": run.id,
+        }
+        return [cells[key] for key in self._widths]
 
     def _update_status(self) -> None:
         nothing = self.loaded_once and not self.runs and not self.fetching
@@ -198,8 +219,7 @@ class RunsScreen(Screen):
         if run.id in self.runs:
             self.runs[run.id] = run
             table = self.query_one(VimTable)
-            keys_ = ("started", "scenario", "solution", "state", "score", "time", "id")
-            for key, value in zip(keys_, self._cells(run), strict=True):
+            for key, value in zip(self._widths, self._cells(run), strict=True):
                 table.update_cell(run.id, key, value)
         else:
             self.reload()  # a new run goes on top
