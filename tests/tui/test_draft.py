@@ -31,7 +31,7 @@ def weight_field(index: int) -> Field:
 
 
 def every_field(draft: Draft) -> list[Field]:
-    fields = [*GENERAL, *ENVIRONMENT]
+    fields = [*GENERAL, *draft.environment_fields()]
     for index, entry in enumerate(draft.scorers):
         spec = entry["scorer"]
         fields.extend(scorer_fields(index, spec["type"]))
@@ -156,6 +156,27 @@ def test_idle_policy_keeps_lifecycle_in_step() -> None:
     draft.write(fields["idle_time_seconds"], "")
     launch = draft.document().get("environment_parameters", {}).get("launch_parameters", {})
     assert "after_idle" not in launch and "after_idle" not in launch.get("lifecycle", {})
+
+
+def test_a_lifecycle_only_idle_policy_is_edited_where_it_is() -> None:
+    idle = {"idle_time_seconds": 60, "on_idle": "shutdown"}
+    draft = Draft(
+        scenario_dict(
+            environment_parameters={"launch_parameters": {"lifecycle": {"after_idle": idle}}}
+        )
+    )
+    fields = {f.path[-1]: f for f in draft.environment_fields()}
+    assert fields["idle_time_seconds"].path == (
+        *LAUNCH,
+        "lifecycle",
+        "after_idle",
+        "idle_time_seconds",
+    )
+    assert show(Kind.INT, draft.get(fields["idle_time_seconds"].path)) == "60"
+    draft.write(fields["idle_time_seconds"], "90")
+    launch = draft.document()["environment_parameters"]["launch_parameters"]
+    assert launch == {"lifecycle": {"after_idle": {"idle_time_seconds": 90, "on_idle": "shutdown"}}}
+    assert draft.problems() == []
 
 
 def test_normalise_scales_weights_to_exactly_one() -> None:

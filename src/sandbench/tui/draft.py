@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +26,8 @@ MISSING: Any = object()  # a field left empty: its key leaves the document
 
 SCORERS: Path = ("scoring_contract", "scoring_function_parameters")
 LAUNCH: Path = ("environment_parameters", "launch_parameters")
+IDLE: Path = (*LAUNCH, "after_idle")
+LIFECYCLE_IDLE: Path = (*LAUNCH, "lifecycle", "after_idle")
 
 
 class Kind(StrEnum):
@@ -383,24 +385,34 @@ class Draft:
             return
         self.local.pop(field.where, None)
         self.set(field.path, value)
-        if field.path[-2:] == ("after_idle", "on_idle") or field.path[-2:] == (
-            "after_idle",
-            "idle_time_seconds",
-        ):
+        if field.path[-2:-1] == ("after_idle",):
             self._mirror_idle()
 
+    def idle_base(self) -> Path:
+        """Where the form edits the idle policy: ``after_idle``, or the scenario's
+        ``lifecycle.after_idle`` when that is the only one it has."""
+        if self.get(IDLE) is MISSING and self.get(LIFECYCLE_IDLE) is not MISSING:
+            return LIFECYCLE_IDLE
+        return IDLE
+
+    def environment_fields(self) -> tuple[Field, ...]:
+        base = self.idle_base()
+        return tuple(
+            replace(f, path=(*base, *f.path[len(IDLE) :])) if f.path[: len(IDLE)] == IDLE else f
+            for f in ENVIRONMENT
+        )
+
     def _mirror_idle(self) -> None:
-        """``after_idle`` and ``lifecycle.after_idle`` must be equal: the form edits the
-        first and keeps the second in step when the scenario has it."""
-        idle = self.get((*LAUNCH, "after_idle"))
+        """``after_idle`` and ``lifecycle.after_idle`` must be equal: the form edits one
+        and keeps the other in step when the scenario has both; an emptied policy goes."""
+        base = self.idle_base()
+        other = LIFECYCLE_IDLE if base == IDLE else IDLE
+        idle = self.get(base)
         if idle is not MISSING and not idle.get("on_idle") and not idle.get("idle_time_seconds"):
-            self.set((*LAUNCH, "after_idle"), MISSING)
+            self.set(base, MISSING)
             idle = MISSING
-        if self.get((*LAUNCH, "lifecycle", "after_idle")) is not MISSING:
-            self.set(
-                (*LAUNCH, "lifecycle", "after_idle"),
-                MISSING if idle is MISSING else copy.deepcopy(idle),
-            )
+        if self.get(other) is not MISSING:
+            self.set(other, MISSING if idle is MISSING else copy.deepcopy(idle))
 
     def document(self) -> dict[str, Any]:
         return _prune(self.doc)

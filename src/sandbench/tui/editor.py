@@ -34,7 +34,6 @@ from sandbench.tui import keys
 from sandbench.tui.draft import (
     AREAS,
     CUSTOM_SIZE_FIELDS,
-    ENVIRONMENT,
     GENERAL,
     LAUNCH,
     MISSING,
@@ -195,7 +194,7 @@ class EditorScreen(Screen):
             yield ErrorLabel(format_loc(LAUNCH))
             yield ErrorLabel(format_loc((*LAUNCH, "after_idle")))
             yield ErrorLabel(format_loc((*LAUNCH, "lifecycle")))
-            for spec in ENVIRONMENT:
+            for spec in self.draft.environment_fields():
                 yield from self._field(spec)
                 if spec.path[-1] == "resource_size_request":
                     yield Static("", id="resources", classes="field-note")
