@@ -70,6 +70,49 @@ def summary(values: list[float]) -> dict[str, Any]:
     }
 
 
+def print_header(header: str) -> None:
+    """A table's header line, ruled off below (its two-space indent left out)."""
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+
+
+def print_load(results: dict[str, Any]) -> None:
+    """The report's line on the machine's load over the run (loadavg_before/_after, cpus)."""
+    before, after = results["loadavg_before"][0], results["loadavg_after"][0]
+    print(f"  load average {before:.2f} -> {after:.2f} on {results['cpus']} CPUs")
+
+
+def write_results(results: dict[str, Any], name: str) -> None:
+    """The results as bench/results/NAME.json."""
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def two_scorer_document(name: str, number: int) -> dict[str, Any]:
+    """A scenario of two scorers (tests 0.7, lint 0.3), its problem statement about bug
+    ``number``: the many scenarios of the store and TUI benchmarks."""
+    return {
+        "name": name,
+        "input_context": {"problem_statement": f"Fix bug number {number}.\n" * 5},
+        "scoring_contract": {
+            "scoring_function_parameters": [
+                {
+                    "name": "tests",
+                    "weight": 0.7,
+                    "scorer": {"type": "command_scorer", "command": "make test"},
+                },
+                {
+                    "name": "lint",
+                    "weight": 0.3,
+                    "scorer": {"type": "bash_script_scorer", "bash_script": "echo score=1"},
+                },
+            ]
+        },
+        "environment_parameters": {"working_directory": "/workspace"},
+    }
+
+
 def scenario_document() -> dict[str, Any]:
     """An X_SMALL scenario with no launch commands (as tests/engine_support.scenario())."""
     return {
@@ -386,8 +429,7 @@ def report(results: dict[str, Any]) -> None:
         f" (probes the host, mounts the image), first raw run {warm['raw_run_ms']:.0f} ms"
     )
     header = f"  {'':34} {'p50 ms':>8} {'p95 ms':>8}   {'engine/raw p50':>14} {'p95':>6}"
-    print(header)
-    print("  " + "-" * (len(header) - 2))
+    print_header(header)
     labels = {
         "raw_podman_run": "raw podman run --rm ... true",
         "create_to_ready": "engine create to ready",
@@ -415,11 +457,8 @@ def report(results: dict[str, Any]) -> None:
             f"  {len(discarded)} failed attempt(s) discarded and retried (sandboxes removed from"
             " outside?): see discarded_attempts in the JSON"
         )
-    before, after = results["loadavg_before"][0], results["loadavg_after"][0]
-    print(f"  load average {before:.2f} -> {after:.2f} on {results['cpus']} CPUs")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "engine.json").write_text(json.dumps(results, indent=2) + "\n")
+    print_load(results)
+    write_results(results, "engine")
 
 
 def main() -> None:

@@ -31,7 +31,6 @@ every sandbox and the plain baseline container are removed on error and on Ctrl-
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import statistics
@@ -47,9 +46,12 @@ from bench_engine import (
     IMAGE,
     RAW_RUN,
     clean_up,
+    print_header,
+    print_load,
     raw_run,
     run_in_temporary_home,
     start_service,
+    write_results,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -486,8 +488,7 @@ def report(results: dict[str, Any]) -> None:
         f" first raw run {warm['raw_run_s']:.2f} s"
     )
     header = f"  {'':44} {'wall s':>8} {'per item':>9}   {'ratio':>17}"
-    print(header)
-    print("  " + "-" * (len(header) - 2))
+    print_header(header)
 
     def row(label: str, seconds: float, ratio: str) -> None:
         print(f"  {label:44} {seconds:8.2f} {seconds / n * 1000:6.0f} ms   {ratio:>17}")
@@ -522,8 +523,7 @@ def report(results: dict[str, Any]) -> None:
         f"  {'':36} {'1 line s':>8} {'N lines s':>9} {'lines/s':>10} {'MB/s':>5} {'ratio':>6}"
         f"  {'stream s':>8} {'lines/s':>10} {'ratio':>6}"
     )
-    print(header)
-    print("  " + "-" * (len(header) - 2))
+    print_header(header)
     labels = {
         "raw_podman_exec": "raw podman exec seq > /dev/null",
         "engine_exec_no_store": "engine.exec seq, nothing stored",
@@ -569,11 +569,8 @@ def report(results: dict[str, Any]) -> None:
         f"  database after: {o['db_bytes'] / MB:.1f} MB + WAL {o['wal_bytes'] / MB:.1f} MB"
         f" + shm {o['shm_bytes'] / MB:.2f} MB (holds {len(rows)} runs of {lines:,} lines)"
     )
-    before, after = results["loadavg_before"][0], results["loadavg_after"][0]
-    print(f"  load average {before:.2f} -> {after:.2f} on {results['cpus']} CPUs")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "runs.json").write_text(json.dumps(results, indent=2) + "\n")
+    print_load(results)
+    write_results(results, "runs")
 
 
 def main() -> None:

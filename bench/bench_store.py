@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_engine import percentile, two_scorer_document, write_results
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -28,36 +30,13 @@ REPEAT = int(os.environ.get("SANDBENCH_BENCH_REPEAT", "30"))
 
 
 def document(i: int) -> dict:
-    return {
-        "name": f"scenario-{i:06d}",
-        "input_context": {"problem_statement": f"Fix bug number {i}.\n" * 5},
-        "scoring_contract": {
-            "scoring_function_parameters": [
-                {
-                    "name": "tests",
-                    "weight": 0.7,
-                    "scorer": {"type": "command_scorer", "command": "make test"},
-                },
-                {
-                    "name": "lint",
-                    "weight": 0.3,
-                    "scorer": {"type": "bash_script_scorer", "bash_script": "echo score=1"},
-                },
-            ]
-        },
-        "environment_parameters": {"working_directory": "/workspace"},
-    }
+    return two_scorer_document(f"scenario-{i:06d}", i)
 
 
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> None:
@@ -147,9 +126,7 @@ def main() -> None:
         f"  deep page rows, OFFSET     p50 {r['deep_page_offset_rows_only_p50_ms']:.3f} ms"
         f"  -> OFFSET takes {r['deep_page_ratio_offset_vs_keyset']:.0f}x keyset"
     )
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "store.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results(results, "store")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,6 @@ import asyncio
 import contextlib
 import ctypes
 import gc
-import json
 import os
 import random
 import signal
@@ -57,7 +56,14 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bench_engine import run_in_temporary_home, summary
+from bench_engine import (
+    print_header,
+    print_load,
+    run_in_temporary_home,
+    summary,
+    two_scorer_document,
+    write_results,
+)
 
 if TYPE_CHECKING:
     from textual.screen import Screen
@@ -97,25 +103,7 @@ T = TypeVar("T")
 
 def scenario_document(index: int) -> dict[str, Any]:
     """A scenario of two scorers, named so that the list's first page is scenarios 0-99."""
-    return {
-        "name": f"scenario-{index:05d}",
-        "input_context": {"problem_statement": f"Fix bug number {index}.\n" * 5},
-        "scoring_contract": {
-            "scoring_function_parameters": [
-                {
-                    "name": "tests",
-                    "weight": 0.7,
-                    "scorer": {"type": "command_scorer", "command": "make test"},
-                },
-                {
-                    "name": "lint",
-                    "weight": 0.3,
-                    "scorer": {"type": "bash_script_scorer", "bash_script": "echo score=1"},
-                },
-            ]
-        },
-        "environment_parameters": {"working_directory": "/workspace"},
-    }
+    return two_scorer_document(f"scenario-{index:05d}", index)
 
 
 def chatty_document() -> dict[str, Any]:
@@ -903,8 +891,7 @@ def report(results: dict[str, Any]) -> None:
     )
     title = f"start-up (median of {results['repeat']})"
     header = f"  {title:46} {'no runs':>9} {f'{runs:,} runs':>12} {'ratio':>7}"
-    print(header)
-    print("  " + "-" * (len(header) - 2))
+    print_header(header)
     for label, base, big, ratio in (
         ("first frame of the scenarios screen", s["no_runs"]["first_frame"],
          s["runs"]["first_frame"], s["first_frame_ratio"]),
@@ -919,8 +906,7 @@ def report(results: dict[str, Any]) -> None:
         f"  {'key to repaint (j/k in the breakdown)':46} {'p50':>6} {'p95':>6} {'max':>6}"
         f" {'frames/s':>8} {'footer/s':>8}"
     )
-    print(header)
-    print("  " + "-" * (len(header) - 2))
+    print_header(header)
     for label, data in (
         (f"idle ({k['idle']['n']} presses)", k["idle"]),
         (f"{rate:,} lines/s streaming ({k['streaming']['n']} presses)", k["streaming"]),
@@ -950,8 +936,7 @@ def report(results: dict[str, Any]) -> None:
         f"  {title:30} {'RSS MB':>8} {'Python blocks':>14} {'widgets':>8} {'mounted':>8}"
         f" {'pane lines':>11}"
     )
-    print(header)
-    print("  " + "-" * (len(header) - 2))
+    print_header(header)
     for point in m["points"]:
         label = "before streaming" if point["lines"] == 0 else f"after {point['lines']:,} lines"
         print(
@@ -978,11 +963,8 @@ def report(results: dict[str, Any]) -> None:
         f" sending takes {m['send_ratio_vs_producer_alone']:.2f}x,\n  draining"
         f" {m['drain_ratio_vs_producer_alone']:.2f}x."
     )
-    before, after = results["loadavg_before"][0], results["loadavg_after"][0]
-    print(f"  load average {before:.2f} -> {after:.2f} on {results['cpus']} CPUs")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "tui.json").write_text(json.dumps(results, indent=2) + "\n")
+    print_load(results)
+    write_results(results, "tui")
 
 
 def main() -> None:

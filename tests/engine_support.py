@@ -17,6 +17,7 @@ from sandbench.engine import Engine
 from sandbench.engine.arch import host_arch
 from sandbench.engine.images import base_image
 from sandbench.model import parse_scenarios
+from sandbench.model.runs import ScorerResult, ScorerState
 from sandbench.model.scenario import Scenario
 from sandbench.store import Store
 
@@ -201,6 +202,37 @@ def bash(name: str, weight: float, script: str) -> dict[str, Any]:
 
 def command(name: str, weight: float, cmd: str) -> dict[str, Any]:
     return {"name": name, "weight": weight, "scorer": {"type": "command_scorer", "command": cmd}}
+
+
+def scorer_result(
+    name: str,
+    score: float | None,
+    *,
+    run_id: str = "scr_a",
+    id_prefix: str | None = None,
+    type_: str = "bash_script_scorer",
+    weight: float = 0.5,
+    attempt: int = 1,
+    state: ScorerState = ScorerState.COMPLETE,
+    output: str = "",
+    started_at_ms: int = 0,
+    duration_ms: int = 1000,
+) -> ScorerResult:
+    """A scorer's result as the runner stores it; its id is ``srs_``, ``id_prefix`` (the run
+    id unless given), the name and the attempt."""
+    return ScorerResult(
+        id=f"srs_{run_id if id_prefix is None else id_prefix}{name}{attempt}",
+        run_id=run_id,
+        name=name,
+        type=type_,
+        weight=weight,
+        attempt=attempt,
+        state=state,
+        score=score,
+        output=output,
+        started_at_ms=started_at_ms,
+        duration_ms=duration_ms,
+    )
 
 
 def in_terminal(

@@ -12,32 +12,7 @@ from sandbench.runner.comparison import (
     compare_runs,
     output_diff,
 )
-
-
-def result(
-    name: str,
-    score: float | None,
-    *,
-    attempt: int = 1,
-    weight: float = 0.5,
-    state: ScorerState = ScorerState.COMPLETE,
-    output: str = "",
-    duration_ms: int = 1000,
-    run_id: str = "scr_a",
-) -> ScorerResult:
-    return ScorerResult(
-        id=f"srs_{run_id}{name}{attempt}",
-        run_id=run_id,
-        name=name,
-        type="bash_script_scorer",
-        weight=weight,
-        attempt=attempt,
-        state=state,
-        score=score,
-        output=output,
-        started_at_ms=0,
-        duration_ms=duration_ms,
-    )
+from tests.engine_support import scorer_result as result
 
 
 def run(run_id: str, results: list[ScorerResult], score: float | None) -> ScenarioRun:

@@ -217,6 +217,18 @@ def tables(db: Database) -> set[str]:
     return {r[0] for r in rows}
 
 
+def insert_old_scenario(conn: sqlite3.Connection) -> None:
+    """Scenario 'old' (scn_old) at v1, written straight into an older schema."""
+    conn.execute(
+        "INSERT INTO scenarios (id, name, current_version, create_time_ms,"
+        " update_time_ms) VALUES ('scn_old', 'old', 1, 0, 0)"
+    )
+    conn.execute(
+        "INSERT INTO scenario_versions VALUES ('scn_old', 1, ?, 'h', 0)",
+        [make("old").model_dump_json(exclude_none=True)],
+    )
+
+
 def test_migrations_from_an_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.db"
     path.touch()
@@ -232,14 +244,7 @@ def test_forward_migration_keeps_data(tmp_path: Path) -> None:
     with Database(path, target_version=1) as v1:
         assert "scenario_runs" not in tables(v1)
         with v1.write() as conn:
-            conn.execute(
-                "INSERT INTO scenarios (id, name, current_version, create_time_ms,"
-                " update_time_ms) VALUES ('scn_old', 'old', 1, 0, 0)"
-            )
-            conn.execute(
-                "INSERT INTO scenario_versions VALUES ('scn_old', 1, ?, 'h', 0)",
-                [make("old").model_dump_json(exclude_none=True)],
-            )
+            insert_old_scenario(conn)
     with Store(path) as store:
         assert current_version(store.conn) == LATEST
         assert store.get_scenario("old").id == "scn_old"
@@ -252,14 +257,7 @@ def test_run_indexes_migrate_onto_a_v4_store(tmp_path: Path) -> None:
     answers the new lookups from them."""
     path = tmp_path / "v4.db"
     with Database(path, target_version=4) as v4, v4.write() as conn:
-        conn.execute(
-            "INSERT INTO scenarios (id, name, current_version, create_time_ms,"
-            " update_time_ms) VALUES ('scn_old', 'old', 1, 0, 0)"
-        )
-        conn.execute(
-            "INSERT INTO scenario_versions VALUES ('scn_old', 1, ?, 'h', 0)",
-            [make("old").model_dump_json(exclude_none=True)],
-        )
+        insert_old_scenario(conn)
         conn.executemany(
             "INSERT INTO scenario_runs (id, scenario_id, scenario_version, state, solution,"
             " start_time_ms, solution_detail) VALUES (?, 'scn_old', 1, 'completed', ?, 0, ?)",

@@ -6,10 +6,14 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
+import pytest
+from textual.app import App
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import Log
 
 from sandbench.model import parse_scenarios
@@ -28,6 +32,10 @@ from sandbench.runner.events import (
 from sandbench.runner.validation import CheckReport, ScorerVerdict
 from sandbench.store import Page, Store
 from sandbench.tui.app import SandbenchApp
+from sandbench.tui.errors import Notice
+from sandbench.tui.modals import SolutionScreen
+from sandbench.tui.run import RunScreen
+from sandbench.tui.scenarios import ScenariosScreen
 from sandbench.tui.workbench import (
     RowsPage,
     RunDetail,
@@ -36,7 +44,7 @@ from sandbench.tui.workbench import (
     ScorerSpec,
     Workbench,
 )
-from tests.engine_support import bash, command, make
+from tests.engine_support import bash, command, make, scorer_result
 
 # ----------------------------------------------------------------------------- scenarios
 
@@ -158,23 +166,20 @@ def result(
     weight: float,
     score: float | None,
     *,
-    attempt: int = 1,
-    state: ScorerState = ScorerState.COMPLETE,
-    output: str = "",
     duration_ms: int = 1200,
+    **fields: Any,
 ) -> ScorerResult:
-    return ScorerResult(
-        id=f"srs_fixed{name}{attempt}",
+    """A result of the fixed run (``fields``: attempt, state, output)."""
+    return scorer_result(
+        name,
+        score,
         run_id="scr_01fixedrun0000000000",
-        name=name,
-        type=type_,
+        id_prefix="fixed",
+        type_=type_,
         weight=weight,
-        attempt=attempt,
-        state=state,
-        score=score,
-        output=output,
         started_at_ms=NOW_MS - 60_000,
         duration_ms=duration_ms,
+        **fields,
     )
 
 
@@ -420,6 +425,73 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
     await asyncio.sleep(0)
     await pilot.pause()
+
+
+S = TypeVar("S", bound=Screen)
+
+
+async def wait_for_screen(pilot: Pilot, kind: type[S], what: str, timeout: float = 60) -> S:
+    """Let the app run until it shows a ``kind`` screen; that screen."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, kind), what, timeout)
+    screen = app.screen
+    assert isinstance(screen, kind)
+    return screen
+
+
+async def open_run(pilot: Pilot, detail: RunDetail | None = None) -> RunScreen:
+    """Once the app has settled, the run screen of ``detail`` (the fixed run by default),
+    its sandbox's state known."""
+    await settle(pilot)
+    app = pilot.app
+    assert isinstance(app, SandbenchApp)
+    app.open_run(detail or fixed_run_detail())
+    screen = await wait_for_screen(pilot, RunScreen, "the run screen")
+    await wait_for(pilot, lambda: screen.sandbox is not None, "the sandbox state")
+    return screen
+
+
+async def open_picker(pilot: Pilot, *choice: str) -> SolutionScreen:
+    """Once the scenarios are listed, ``r`` on the selected one, then ``choice`` in the
+    solution picker."""
+    app = pilot.app
+    screen = app.screen
+    assert isinstance(screen, ScenariosScreen)
+    await wait_for(pilot, lambda: screen.loaded_once and screen.rows, "the scenarios")
+    await pilot.press("r")
+    picker = app.screen
+    assert isinstance(picker, SolutionScreen)
+    await pilot.press(*choice)
+    return picker
+
+
+async def start_run(pilot: Pilot, *choice: str) -> RunScreen:
+    """``open_picker`` with ``choice`` (the reference if none): the run's screen."""
+    await open_picker(pilot, *(choice or ("enter",)))
+    return await wait_for_screen(pilot, RunScreen, "the run screen")
+
+
+async def notice_shown(pilot: Pilot, title: str) -> Notice:
+    """Let the app run until it has shown a notice titled ``title``; the first such."""
+    app = pilot.app
+    assert isinstance(app, SandbenchApp)
+    await wait_for(pilot, lambda: any(n.title == title for n in app.notice_log), "the notice")
+    return next(n for n in app.notice_log if n.title == title)
+
+
+def fake_suspend(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """``App.suspend`` replaced by one that only records, in the list returned: True on the
+    way in, False on the way out. Like Textual's, it does not resume on an exception."""
+    suspended: list[bool] = []
+
+    @contextmanager
+    def suspend(self: App) -> Iterator[None]:
+        suspended.append(True)
+        yield
+        suspended.append(False)
+
+    monkeypatch.setattr(App, "suspend", suspend)
+    return suspended
 
 
 def log_text(log: Log) -> str:

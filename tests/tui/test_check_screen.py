@@ -4,7 +4,10 @@ Podman (and its key and routing without Podman)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -28,6 +31,7 @@ from tests.tui.support import (
     settle,
     store_scenarios,
     wait_for,
+    wait_for_screen,
 )
 
 # The reference writes the answer, the baseline does not: the scorer separates them. It
@@ -66,10 +70,26 @@ async def open_check(pilot: Pilot, app: SandbenchApp, name: str) -> CheckScreen:
     while (selected := screen.selected()) is not None and selected.name != name:
         await pilot.press("j")
     await pilot.press("v")
-    await wait_for(pilot, lambda: isinstance(app.screen, CheckScreen), "the check screen")
-    check = app.screen
-    assert isinstance(check, CheckScreen) and check.scenario_name == name
+    check = await wait_for_screen(pilot, CheckScreen, "the check screen")
+    assert check.scenario_name == name
     return check
+
+
+@contextlib.asynccontextmanager
+async def checking(
+    app: SandbenchApp, store: Store, scenario: dict[str, Any]
+) -> AsyncIterator[tuple[Pilot, CheckScreen]]:
+    """``scenario`` stored, the app at 80x24, then ``v`` on it: its check."""
+    store_scenarios(store, scenario)
+    async with app.run_test(size=(80, 24)) as pilot:
+        yield pilot, await open_check(pilot, app, scenario["name"])
+
+
+async def forward_shows(
+    pilot: Pilot, check: CheckScreen, text: str, what: str, timeout: float = 120
+) -> None:
+    """Let the app run until ``text`` is in FORWARD's output (its sandbox starts first)."""
+    await wait_for(pilot, lambda: text in log_text(check.log_of("forward")), what, timeout)
 
 
 async def ended(pilot: Pilot, check: CheckScreen) -> None:
@@ -81,17 +101,10 @@ async def ended(pilot: Pilot, check: CheckScreen) -> None:
 async def test_check_passes_with_live_output_then_from_the_cache(
     live_app: SandbenchApp, store: Store
 ) -> None:
-    store_scenarios(store, SEPARATES)
-    async with live_app.run_test(size=(80, 24)) as pilot:
-        check = await open_check(pilot, live_app, "separates")
+    async with checking(live_app, store, SEPARATES) as (pilot, check):
         assert "checking" in verdict(check)  # progress while it goes
         # the scorer's first line is on screen while it still runs (it sleeps 2 s after)
-        await wait_for(
-            pilot,
-            lambda: "looking at answer.txt" in log_text(check.log_of("forward")),
-            "live FORWARD output",
-            timeout=120,
-        )
+        await forward_shows(pilot, check, "looking at answer.txt", "live FORWARD output")
         forward = check.sides["forward"].run
         assert forward is not None and forward.state == RunState.SCORING
         assert "scoring" in head(check, "forward")
@@ -144,15 +157,8 @@ async def test_check_passes_with_live_output_then_from_the_cache(
 async def test_partial_fails_with_the_problem_then_rechecks_without_the_cache(
     live_app: SandbenchApp, store: Store
 ) -> None:
-    store_scenarios(store, PARTIAL)
-    async with live_app.run_test(size=(80, 24)) as pilot:
-        check = await open_check(pilot, live_app, "partial")
-        await wait_for(
-            pilot,
-            lambda: "checking answer.txt" in log_text(check.log_of("forward")),
-            "live output of `correct`",
-            timeout=120,
-        )
+    async with checking(live_app, store, PARTIAL) as (pilot, check):
+        await forward_shows(pilot, check, "checking answer.txt", "live output of `correct`")
         assert not check.sides["forward"].run.state.finished  # type: ignore[union-attr]
         await ended(pilot, check)
         report = check.report
@@ -186,21 +192,12 @@ async def test_leave_a_check_going_come_back_and_cancel_both_runs(
     live_app: SandbenchApp, store: Store
 ) -> None:
     slow = make("slow", [bash("slow", 1.0, "echo started; sleep 3; echo still here; sleep 60")])
-    store_scenarios(store, slow)
-    async with live_app.run_test(size=(80, 24)) as pilot:
-        check = await open_check(pilot, live_app, "slow")
-        await wait_for(
-            pilot,
-            lambda: "started" in log_text(check.log_of("forward")),
-            "the scorer to start",
-            timeout=120,
-        )
+    async with checking(live_app, store, slow) as (pilot, check):
+        await forward_shows(pilot, check, "started", "the scorer to start")
         await pilot.press("escape")  # it keeps going in the background, still following
         assert isinstance(live_app.screen, ScenariosScreen) and check.going
-        await wait_for(
-            pilot,
-            lambda: "still here" in log_text(check.log_of("forward")),
-            "output reaching the check while it is not shown",
+        await forward_shows(
+            pilot, check, "still here", "output reaching the check while it is not shown", 60
         )
         await pilot.press("v")
         assert live_app.screen is check  # the same check, still going
@@ -225,9 +222,7 @@ async def test_leave_a_check_going_come_back_and_cancel_both_runs(
 async def test_a_missing_blueprint_is_a_notification(live_app: SandbenchApp, store: Store) -> None:
     data = make("needs-blueprint", [bash("ok", 1.0, "echo score=1")])
     data["environment_parameters"]["blueprint_id"] = "no-such-blueprint"
-    store_scenarios(store, data)
-    async with live_app.run_test(size=(80, 24)) as pilot:
-        check = await open_check(pilot, live_app, "needs-blueprint")
+    async with checking(live_app, store, data) as (pilot, check):
         await ended(pilot, check)
         notice = next(n for n in live_app.notice_log if "image missing" in n.title)
         assert notice.severity == "error" and "no-such-blueprint" in notice.message
@@ -256,24 +251,17 @@ async def test_events_reach_the_check_and_the_run_screen_of_the_same_run() -> No
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         app.open_check("scn_01fixedscenario00001", "http-retry-with-backoff")
-        await wait_for(pilot, lambda: isinstance(app.screen, CheckScreen), "the check")
-        check = app.screen
-        assert isinstance(check, CheckScreen)
+        check = await wait_for_screen(pilot, CheckScreen, "the check")
         await wait_for(pilot, lambda: check.report is not None, "the fixed check")
         report = check.report
         assert report is not None
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), "the FORWARD run")
-        run_screen = app.screen
-        assert isinstance(run_screen, RunScreen) and run_screen.run_id == report.forward.id
+        run_screen = await wait_for_screen(pilot, RunScreen, "the FORWARD run")
+        assert run_screen.run_id == report.forward.id
         assert app.screen is not check
 
         app.workbench.bus.emit(StepOutput(report.forward.id, "note", "stdout", "late line\n"))
-        await wait_for(
-            pilot,
-            lambda: "late line" in log_text(check.log_of("forward")),
-            "the event on the check underneath",
-        )
+        await forward_shows(pilot, check, "late line", "the event on the check underneath", 60)
         setup = run_screen.query_one("#log-setup", OutputLog)
         await wait_for(pilot, lambda: "late line" in log_text(setup), "the event on the run")
         assert "late line" not in log_text(check.log_of("reverse"))
@@ -281,12 +269,9 @@ async def test_events_reach_the_check_and_the_run_screen_of_the_same_run() -> No
 
 @pytest.mark.podman
 async def test_quit_during_a_check_cancels_it(live_app: SandbenchApp, store: Store) -> None:
-    store_scenarios(store, make("slow", [bash("slow", 1.0, "echo started; sleep 60")]))
-    async with live_app.run_test(size=(80, 24)) as pilot:
-        check = await open_check(pilot, live_app, "slow")
-        await wait_for(
-            pilot, lambda: "started" in log_text(check.log_of("forward")), "the scorer", 120
-        )
+    slow = make("slow", [bash("slow", 1.0, "echo started; sleep 60")])
+    async with checking(live_app, store, slow) as (pilot, check):
+        await forward_shows(pilot, check, "started", "the scorer")
         await pilot.press("q")
         assert isinstance(live_app.screen, ConfirmScreen)
         await pilot.press("y")

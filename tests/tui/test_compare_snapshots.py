@@ -15,8 +15,7 @@ from textual.widgets import Input
 from sandbench.tui.app import SandbenchApp
 from sandbench.tui.compare import CompareScreen
 from sandbench.tui.modals import SolutionScreen
-from sandbench.tui.run import RunScreen
-from tests.tui.support import fixed_app, fixed_run_detail, settle, wait_for
+from tests.tui.support import fixed_app, open_run, settle, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
@@ -24,13 +23,8 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48"
 @pytest.mark.parametrize("size", SIZES)
 def test_compare_screen(snap_compare, size: tuple[int, int]) -> None:
     async def compare(pilot: Pilot) -> None:
-        await settle(pilot)
+        await open_run(pilot)
         app = pilot.app
-        assert isinstance(app, SandbenchApp)
-        app.open_run(fixed_run_detail())
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), "the run screen")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.sandbox is not None, "the sandbox state")  # type: ignore[attr-defined]
         await pilot.press("v")  # `tests` (selected) was rerun: attempt 1 against 2
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), "the comparison")
         await settle(pilot)

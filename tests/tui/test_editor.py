@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import stat
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,15 @@ from sandbench.tui.modals import ConfirmScreen, SolutionScreen, TemplateScreen
 from sandbench.tui.run import RunScreen
 from sandbench.tui.scenarios import ScenariosScreen
 from tests.conftest import SAMPLES
-from tests.tui.support import PARTIAL, command, make, notices, store_scenarios, wait_for
+from tests.tui.support import (
+    PARTIAL,
+    command,
+    make,
+    notices,
+    store_scenarios,
+    wait_for,
+    wait_for_screen,
+)
 
 
 def scorer_path(index: int, *rest: str) -> str:
@@ -59,13 +67,25 @@ async def scenarios_ready(pilot: Pilot, app: SandbenchApp) -> ScenariosScreen:
     return screen
 
 
-async def open_editor(pilot: Pilot, app: SandbenchApp, key: str) -> EditorScreen:
-    await pilot.press(key)
-    await wait_for(pilot, lambda: isinstance(app.screen, EditorScreen), "the editor")
-    screen = app.screen
-    assert isinstance(screen, EditorScreen)
+async def open_templates(pilot: Pilot) -> TemplateScreen:
+    await pilot.press("n")
+    return await wait_for_screen(pilot, TemplateScreen, "templates")
+
+
+async def open_editor(pilot: Pilot, *keys: str) -> EditorScreen:
+    await pilot.press(*keys)
+    screen = await wait_for_screen(pilot, EditorScreen, "the editor")
     await pilot.pause()
     return screen
+
+
+@contextlib.asynccontextmanager
+async def editing(app: SandbenchApp, key: str = "e") -> AsyncIterator[tuple[Pilot, EditorScreen]]:
+    """The app at 80x24, its list loaded, then ``key`` on the first row: e edits it, c
+    duplicates it."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        await scenarios_ready(pilot, app)
+        yield pilot, await open_editor(pilot, key)
 
 
 @contextlib.contextmanager
@@ -96,14 +116,11 @@ async def test_new_scenario_from_the_blank_template_is_saved_as_v1(
 ) -> None:
     async with offline_app.run_test(size=(80, 24)) as pilot:
         await scenarios_ready(pilot, offline_app)
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(offline_app.screen, TemplateScreen), "templates")
-        options = offline_app.screen.query_one("#templates").option_count  # type: ignore[attr-defined]
+        templates = await open_templates(pilot)
+        options = templates.query_one("#templates").option_count  # type: ignore[attr-defined]
         assert options == 1 + 9  # blank, then the nine samples
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(offline_app.screen, EditorScreen), "the editor")
-        editor = offline_app.screen
-        assert isinstance(editor, EditorScreen) and editor.scenario_id is None
+        editor = await open_editor(pilot, "enter")
+        assert editor.scenario_id is None
         assert widget(editor, "name").has_focus
         assert "✓ valid · not saved" in status(editor)
 
@@ -131,12 +148,8 @@ async def test_a_sample_as_template_gets_a_free_name(
     store_scenarios(store, make("add-dry-run-flag", [command("ok", 1.0, "true")]))
     async with offline_app.run_test(size=(80, 24)) as pilot:
         await scenarios_ready(pilot, offline_app)
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(offline_app.screen, TemplateScreen), "templates")
-        await pilot.press("down", "enter")  # the first sample, by name: add-dry-run-flag
-        await wait_for(pilot, lambda: isinstance(offline_app.screen, EditorScreen), "the editor")
-        editor = offline_app.screen
-        assert isinstance(editor, EditorScreen)
+        await open_templates(pilot)
+        editor = await open_editor(pilot, "down", "enter")  # the first sample: add-dry-run-flag
         assert widget(editor, "name").value == "add-dry-run-flag-2"  # type: ignore[union-attr]
         assert "new scenario from add-dry-run-flag" in str(
             editor.query_one("#editor-head", Static).render()
@@ -155,9 +168,7 @@ async def test_edit_shows_a_problem_beside_its_field_refuses_to_save_then_saves_
     offline_app: SandbenchApp, store: Store
 ) -> None:
     (scenario_id,) = store_scenarios(store, PARTIAL)
-    async with offline_app.run_test(size=(80, 24)) as pilot:
-        await scenarios_ready(pilot, offline_app)
-        editor = await open_editor(pilot, offline_app, "e")
+    async with editing(offline_app) as (pilot, editor):
         assert editor.scenario_id == scenario_id and editor.version == 1
         assert "✓ valid · saved" in status(editor)  # opening changes nothing
 
@@ -195,9 +206,7 @@ async def test_scorers_are_added_retyped_moved_and_removed_with_keys(
     offline_app: SandbenchApp, store: Store
 ) -> None:
     (scenario_id,) = store_scenarios(store, PARTIAL)
-    async with offline_app.run_test(size=(80, 24)) as pilot:
-        await scenarios_ready(pilot, offline_app)
-        editor = await open_editor(pilot, offline_app, "e")
+    async with editing(offline_app) as (pilot, editor):
         widget(editor, scorer_path(0, "weight")).focus()
         await pilot.press("ctrl+n")  # after "exists"
         await wait_for(pilot, lambda: len(editor.draft.scorers) == 3, "the new scorer")
@@ -239,9 +248,7 @@ async def test_custom_size_fields_appear_only_for_custom_size(
     offline_app: SandbenchApp, store: Store
 ) -> None:
     store_scenarios(store, PARTIAL)
-    async with offline_app.run_test(size=(80, 24)) as pilot:
-        await scenarios_ready(pilot, offline_app)
-        editor = await open_editor(pilot, offline_app, "e")
+    async with editing(offline_app) as (pilot, editor):
         cpu = format_loc(("environment_parameters", "launch_parameters", "custom_cpu_cores"))
         assert not widget(editor, cpu).parent.display  # type: ignore[union-attr]
         assert "0.5 cpu, 1 GiB memory, 4 GiB disk" in str(
@@ -267,9 +274,7 @@ async def test_duplicate_opens_a_copy_under_a_free_name(
     offline_app: SandbenchApp, store: Store
 ) -> None:
     (original,) = store_scenarios(store, PARTIAL)
-    async with offline_app.run_test(size=(80, 24)) as pilot:
-        await scenarios_ready(pilot, offline_app)
-        editor = await open_editor(pilot, offline_app, "c")
+    async with editing(offline_app, "c") as (pilot, editor):
         assert editor.scenario_id is None
         assert widget(editor, "name").value == "partial-copy"  # type: ignore[union-attr]
         await pilot.press("ctrl+s")
@@ -284,9 +289,7 @@ async def test_a_taken_name_is_shown_beside_the_name_field(
     offline_app: SandbenchApp, store: Store
 ) -> None:
     store_scenarios(store, PARTIAL, make("taken", [command("ok", 1.0, "true")]))
-    async with offline_app.run_test(size=(80, 24)) as pilot:
-        await scenarios_ready(pilot, offline_app)
-        editor = await open_editor(pilot, offline_app, "e")  # "partial" sorts first
+    async with editing(offline_app) as (pilot, editor):  # "partial" sorts first
         await type_into(pilot, editor, "name", "taken")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: error_text(editor, "name") != "", "the name problem")
@@ -298,9 +301,7 @@ async def test_a_version_saved_elsewhere_meanwhile_is_not_overwritten_without_as
     offline_app: SandbenchApp, store: Store
 ) -> None:
     (scenario_id,) = store_scenarios(store, PARTIAL)
-    async with offline_app.run_test(size=(80, 24)) as pilot:
-        await scenarios_ready(pilot, offline_app)
-        editor = await open_editor(pilot, offline_app, "e")
+    async with editing(offline_app) as (pilot, editor):
         elsewhere = store.get_scenario(scenario_id).scenario.model_copy(
             update={"scorer_timeout_sec": 42}
         )
@@ -327,9 +328,7 @@ async def test_leaving_with_unsaved_changes_asks_first(
     offline_app: SandbenchApp, store: Store
 ) -> None:
     store_scenarios(store, PARTIAL)
-    async with offline_app.run_test(size=(80, 24)) as pilot:
-        await scenarios_ready(pilot, offline_app)
-        editor = await open_editor(pilot, offline_app, "e")
+    async with editing(offline_app) as (pilot, editor):
         await type_into(pilot, editor, scorer_path(0, "scorer", "command"), "false")
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(offline_app.screen, ConfirmScreen), "the question")
@@ -357,9 +356,7 @@ async def test_external_editor_changes_come_back_validated(
         'printf "scorer_timeout_sec = 99\\n%s\\n" "$(cat "$1")" > "$1.new"\n'
         'mv "$1.new" "$1"',
     )
-    async with offline_app.run_test(size=(80, 24)) as pilot:
-        await scenarios_ready(pilot, offline_app)
-        editor = await open_editor(pilot, offline_app, "e")
+    async with editing(offline_app) as (pilot, editor):
         with no_suspend(offline_app):
             await pilot.press("ctrl+o")
             await wait_for(pilot, lambda: editor.draft.get(("scorer_timeout_sec",)) == 99, "edit")
@@ -384,9 +381,7 @@ async def test_external_editor_toml_error_keeps_the_form_and_reopens_the_text(
         f'touch "{tmp_path}/once"\n'
         'printf "name = \\n" > "$1"',
     )
-    async with offline_app.run_test(size=(80, 24)) as pilot:
-        await scenarios_ready(pilot, offline_app)
-        editor = await open_editor(pilot, offline_app, "e")
+    async with editing(offline_app) as (pilot, editor):
         with no_suspend(offline_app):
             await pilot.press("ctrl+o")
             await pilot.pause()
@@ -406,12 +401,8 @@ async def test_a_scenario_written_in_the_editor_runs_and_scores(live_app: Sandbe
     """Blank template, a second scorer added and weighed, saved, then run for real."""
     async with live_app.run_test(size=(80, 24)) as pilot:
         await scenarios_ready(pilot, live_app)
-        await pilot.press("n")
-        await wait_for(pilot, lambda: isinstance(live_app.screen, TemplateScreen), "templates")
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(live_app.screen, EditorScreen), "the editor")
-        editor = live_app.screen
-        assert isinstance(editor, EditorScreen)
+        await open_templates(pilot)
+        editor = await open_editor(pilot, "enter")
         await type_into(pilot, editor, "name", "written-here")
         widget(editor, scorer_path(0, "weight")).focus()
         await pilot.press("ctrl+n")
@@ -436,9 +427,7 @@ async def test_a_scenario_written_in_the_editor_runs_and_scores(live_app: Sandbe
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(live_app.screen, SolutionScreen), "the picker")
         await pilot.press("enter")  # reference
-        await wait_for(pilot, lambda: isinstance(live_app.screen, RunScreen), "the run screen")
-        run_screen = live_app.screen
-        assert isinstance(run_screen, RunScreen)
+        run_screen = await wait_for_screen(pilot, RunScreen, "the run screen")
         await wait_for(pilot, lambda: run_screen.run.state.finished, "the run", timeout=180)
         assert run_screen.run.state == RunState.COMPLETED
         assert run_screen.run.score == 1.0

@@ -13,11 +13,19 @@ from sandbench.runner.comparison import Against
 from sandbench.store import Store
 from sandbench.tui.app import SandbenchApp
 from sandbench.tui.compare import CompareScreen
-from sandbench.tui.modals import SolutionScreen
 from sandbench.tui.run import RunScreen
 from sandbench.tui.scenarios import ScenariosScreen
 from sandbench.tui.widgets import OutputLog, VimTable
-from tests.tui.support import bash, log_text, make, store_scenarios, wait_for
+from tests.tui.support import (
+    bash,
+    log_text,
+    make,
+    notice_shown,
+    start_run,
+    store_scenarios,
+    wait_for,
+    wait_for_screen,
+)
 
 pytestmark = pytest.mark.podman
 
@@ -37,19 +45,6 @@ def text(screen: CompareScreen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
 
-async def start_run(pilot, app: SandbenchApp, choice: tuple[str, ...]) -> RunScreen:
-    screen = app.screen
-    assert isinstance(screen, ScenariosScreen)
-    await wait_for(pilot, lambda: screen.loaded_once and screen.rows, "the scenarios")
-    await pilot.press("r")
-    assert isinstance(app.screen, SolutionScreen)
-    await pilot.press(*choice)
-    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), "the run screen")
-    run_screen = app.screen
-    assert isinstance(run_screen, RunScreen)
-    return run_screen
-
-
 async def finished(pilot, app: SandbenchApp, screen: RunScreen) -> None:
     await wait_for(
         pilot,
@@ -59,12 +54,9 @@ async def finished(pilot, app: SandbenchApp, screen: RunScreen) -> None:
     )
 
 
-async def open_comparison(pilot, app: SandbenchApp) -> CompareScreen:
+async def open_comparison(pilot) -> CompareScreen:
     await pilot.press("v")
-    await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), "the comparison")
-    screen = app.screen
-    assert isinstance(screen, CompareScreen)
-    return screen
+    return await wait_for_screen(pilot, CompareScreen, "the comparison")
 
 
 async def test_compare_a_rerun_scorer_with_its_previous_attempt(
@@ -78,7 +70,7 @@ async def test_compare_a_rerun_scorer_with_its_previous_attempt(
         ),
     )
     async with live_app.run_test(size=(80, 24)) as pilot:
-        run_screen = await start_run(pilot, live_app, BASELINE)
+        run_screen = await start_run(pilot, *BASELINE)
         await finished(pilot, live_app, run_screen)
         assert run_screen.run.score == pytest.approx(0.5)
         sandbox_id = run_screen.run.sandbox_id
@@ -95,7 +87,7 @@ async def test_compare_a_rerun_scorer_with_its_previous_attempt(
         )
         await finished(pilot, live_app, run_screen)
 
-        screen = await open_comparison(pilot, live_app)
+        screen = await open_comparison(pilot)
         assert screen.comparison.against == Against.ATTEMPTS
         assert (cell(screen, "second", "prev"), cell(screen, "second", "this")) == (
             "0.000",
@@ -121,26 +113,21 @@ async def test_compare_with_the_previous_run_or_say_there_is_none(
 ) -> None:
     store_scenarios(store, make("compare-runs", [bash("check", 1.0, SAYS_ANSWER)]))
     async with live_app.run_test(size=(80, 24)) as pilot:
-        first = await start_run(pilot, live_app, BASELINE)
+        first = await start_run(pilot, *BASELINE)
         await finished(pilot, live_app, first)
         assert first.run.score == pytest.approx(0.0)
         await pilot.press("v")  # the first run, never rerun: nothing before it
-        await wait_for(
-            pilot,
-            lambda: any(n.title == "Nothing to compare with" for n in live_app.notice_log),
-            "the notice",
-        )
-        notice = next(n for n in live_app.notice_log if n.title == "Nothing to compare with")
+        notice = await notice_shown(pilot, "Nothing to compare with")
         assert notice.severity == "warning" and "compare-runs" in notice.message
         assert live_app.screen is first
 
         await pilot.press("escape")
         assert isinstance(live_app.screen, ScenariosScreen)
-        second = await start_run(pilot, live_app, REFERENCE)
+        second = await start_run(pilot, *REFERENCE)
         await finished(pilot, live_app, second)
         assert second.run.score == pytest.approx(1.0)
 
-        screen = await open_comparison(pilot, live_app)
+        screen = await open_comparison(pilot)
         comparison = screen.comparison
         assert comparison.against == Against.RUN
         assert comparison.previous is not None and comparison.previous.id == first.run_id

@@ -8,12 +8,11 @@ from textual.widgets import Static
 from sandbench.model.runs import RunState
 from sandbench.store import Store
 from sandbench.tui.app import SandbenchApp
-from sandbench.tui.modals import SolutionScreen
 from sandbench.tui.run import RunScreen
 from sandbench.tui.runs import RunsScreen
 from sandbench.tui.scenarios import ScenariosScreen
 from sandbench.tui.widgets import OutputLog, VimTable
-from tests.tui.support import PARTIAL, bash, log_text, make, store_scenarios, wait_for
+from tests.tui.support import PARTIAL, bash, log_text, make, start_run, store_scenarios, wait_for
 
 pytestmark = pytest.mark.podman
 
@@ -26,25 +25,12 @@ def scorer_log(screen: RunScreen, scorer: str) -> OutputLog:
     return screen.query_one(f"#log-{screen.names.index(scorer)}", OutputLog)
 
 
-async def start_run(pilot, app: SandbenchApp, solution_key: str = "enter") -> RunScreen:
-    screen = app.screen
-    assert isinstance(screen, ScenariosScreen)
-    await wait_for(pilot, lambda: screen.loaded_once and screen.rows, "the scenarios")
-    await pilot.press("r")
-    assert isinstance(app.screen, SolutionScreen)
-    await pilot.press(solution_key)
-    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), "the run screen")
-    run_screen = app.screen
-    assert isinstance(run_screen, RunScreen)
-    return run_screen
-
-
 async def test_run_shows_live_output_and_the_weight_breakdown(
     live_app: SandbenchApp, store: Store
 ) -> None:
     store_scenarios(store, PARTIAL)
     async with live_app.run_test(size=(80, 24)) as pilot:
-        screen = await start_run(pilot, live_app)
+        screen = await start_run(pilot)
         assert cell(screen, "correct", "state") == "queued"
         # the bash scorer prints, then sleeps 2 s: its output is on screen while it runs
         await wait_for(
@@ -96,7 +82,7 @@ async def test_rerun_one_scorer_adds_an_attempt(live_app: SandbenchApp, store: S
     )
     store_scenarios(store, quick)
     async with live_app.run_test(size=(80, 24)) as pilot:
-        screen = await start_run(pilot, live_app)
+        screen = await start_run(pilot)
         await wait_for(pilot, lambda: screen.run.state.finished, "the run to end", timeout=120)
         assert screen.run.score == pytest.approx(1.0)
         await pilot.press("k", "j")  # select `second`
@@ -174,10 +160,10 @@ async def test_a_missing_blueprint_is_a_notification_not_a_crash(
 async def test_cache_hit_then_a_fresh_whole_run(live_app: SandbenchApp, store: Store) -> None:
     store_scenarios(store, make("cached", [bash("only", 1.0, "echo computed; echo score=1")]))
     async with live_app.run_test(size=(80, 24)) as pilot:
-        first = await start_run(pilot, live_app)
+        first = await start_run(pilot)
         await wait_for(pilot, lambda: first.run.state.finished, "the first run", timeout=120)
         await pilot.press("escape")
-        second = await start_run(pilot, live_app)  # same scenario, cache allowed
+        second = await start_run(pilot)  # same scenario, cache allowed
         assert second is not first
         await wait_for(pilot, lambda: second.run.state.finished, "the cached run", timeout=120)
         assert second.run.cache_hit and second.run.score == pytest.approx(1.0)
@@ -202,7 +188,7 @@ async def test_cancel_a_running_run(live_app: SandbenchApp, store: Store) -> Non
         store, make("long", [bash("slow", 1.0, "echo started; sleep 60; echo score=1")])
     )
     async with live_app.run_test(size=(80, 24)) as pilot:
-        screen = await start_run(pilot, live_app)
+        screen = await start_run(pilot)
         await wait_for(
             pilot, lambda: "started" in log_text(scorer_log(screen, "slow")), "the scorer"
         )

@@ -5,11 +5,8 @@ exited. Fixed data, no Podman."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from textual.app import App
 
 from sandbench.engine.errors import EngineError
 from sandbench.model.runs import RunState
@@ -19,11 +16,12 @@ from sandbench.tui.run import RunScreen
 from sandbench.tui.workbench import RunDetail, SandboxInfo
 from tests.tui.support import (
     FixedWorkbench,
+    fake_suspend,
     fixed_rows,
     fixed_run_detail,
     notices,
+    open_run,
     settle,
-    wait_for,
 )
 
 SANDBOX = "dbx_01fixedsandbox000000"
@@ -32,16 +30,6 @@ SANDBOX = "dbx_01fixedsandbox000000"
 def app_with(detail: RunDetail, sandbox_state: str) -> SandbenchApp:
     sandboxes = {SANDBOX: SandboxInfo(SANDBOX, sandbox_state)}
     return SandbenchApp(FixedWorkbench(fixed_rows(), [detail], sandboxes))
-
-
-async def open_run(pilot, app: SandbenchApp, detail: RunDetail) -> RunScreen:
-    await settle(pilot)
-    app.open_run(detail)
-    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), "the run screen")
-    screen = app.screen
-    assert isinstance(screen, RunScreen)
-    await wait_for(pilot, lambda: screen.sandbox is not None, "the sandbox state")
-    return screen
 
 
 def shown(screen: RunScreen, key_id: str) -> bool:
@@ -60,7 +48,7 @@ async def test_shell_is_offered_only_with_a_sandbox_that_has_not_ended(
     detail = fixed_run_detail()
     app = app_with(detail, sandbox_state)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_run(pilot, app, detail)
+        screen = await open_run(pilot, detail)
         assert screen.check_action("shell", ()) is offered
         assert shown(screen, "run.shell") is offered
         app.busy_runs.add(detail.run.id)  # a rerun going on this run
@@ -77,7 +65,7 @@ async def test_no_shell_while_the_run_is_going() -> None:
     )
     app = app_with(going, "running")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_run(pilot, app, going)
+        screen = await open_run(pilot, going)
         assert screen.check_action("shell", ()) is False
         assert screen.check_action("compare", ()) is False
         assert screen.check_action("cancel", ()) is True
@@ -88,22 +76,15 @@ async def test_shell_hands_the_terminal_over_and_says_how_it_exited(
 ) -> None:
     detail = fixed_run_detail()
     app = app_with(detail, "suspended")
-    suspended: list[bool] = []
+    suspended = fake_suspend(monkeypatch)
     shells: list[tuple[str, bool, str]] = []
-
-    @contextmanager
-    def suspend(self: App) -> Iterator[None]:
-        suspended.append(True)
-        yield
-        suspended.append(False)
 
     def shell(sandbox_id: str) -> int:
         shells.append((sandbox_id, suspended == [True], threading.current_thread().name))
         return 3
 
-    monkeypatch.setattr(App, "suspend", suspend)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_run(pilot, app, detail)
+        screen = await open_run(pilot, detail)
         monkeypatch.setattr(app.workbench, "sandbox_shell", shell)
         await pilot.press("x")
         await settle(pilot)
@@ -118,20 +99,13 @@ async def test_a_shell_that_fails_brings_the_app_back_and_says_why(
 ) -> None:
     detail = fixed_run_detail()
     app = app_with(detail, "suspended")
-    suspended: list[bool] = []
-
-    @contextmanager
-    def suspend(self: App) -> Iterator[None]:  # like Textual's: no resume on an exception
-        suspended.append(True)
-        yield
-        suspended.append(False)
+    suspended = fake_suspend(monkeypatch)  # like Textual's: no resume on an exception
 
     def shell(sandbox_id: str) -> int:
         raise EngineError(f"sandbox {sandbox_id} could not be resumed")
 
-    monkeypatch.setattr(App, "suspend", suspend)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_run(pilot, app, detail)
+        screen = await open_run(pilot, detail)
         monkeypatch.setattr(app.workbench, "sandbox_shell", shell)
         await pilot.press("x")
         await settle(pilot)
@@ -146,7 +120,7 @@ async def test_a_terminal_that_cannot_hand_over_is_a_clear_notice() -> None:
     detail = fixed_run_detail()
     app = app_with(detail, "running")
     async with app.run_test(size=(80, 24)) as pilot:  # the test driver cannot suspend
-        screen = await open_run(pilot, app, detail)
+        screen = await open_run(pilot, detail)
         await pilot.press("x")
         await settle(pilot)
         title, message, severity = notices(app)[-1]

@@ -30,10 +30,7 @@ def test_shell_from_the_run_screen_and_back(
     engine: Engine,
     terminal: Terminal,  # noqa: F811
 ) -> None:
-    terminal.wait_for("tmux-shell")
-    terminal.keys("r")
-    terminal.wait_for("Run tmux-shell")
-    terminal.keys("Enter")  # the reference: writes 42 into answer.txt
+    terminal.start_run("tmux-shell", "Enter")  # the reference: writes 42 into answer.txt
     terminal.wait_for(lambda s: "TOTAL 1.000" in s and "x Shell" in s, timeout=180)
     terminal.keys("x")
     terminal.wait_for(lambda s: "TOTAL" not in s, timeout=30)  # the app stepped aside
@@ -53,10 +50,7 @@ def test_interactive_solution_in_a_real_terminal(
     engine: Engine,
     terminal: Terminal,  # noqa: F811
 ) -> None:
-    terminal.wait_for("tmux-shell")
-    terminal.keys("r")
-    terminal.wait_for("Run tmux-shell")
-    terminal.keys("Down", "Down", "Down", "Enter")  # interactive
+    terminal.start_run("tmux-shell", "Down", "Down", "Down", "Enter")  # interactive
     screen = terminal.wait_for("exit it to score", timeout=120)  # the app stepped aside
     assert "TOTAL" not in screen
     time.sleep(1)  # let the shell start reading its terminal

@@ -9,23 +9,30 @@ thread to the app's, the scoring after it) is real.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from textual.app import App
 from textual.widgets import Input, Static
 
 from sandbench.engine import Engine
 from sandbench.model.runs import RunState, Solution
 from sandbench.store import Store
 from sandbench.tui.app import SandbenchApp
-from sandbench.tui.modals import SolutionScreen
 from sandbench.tui.run import RunScreen
 from sandbench.tui.scenarios import ScenariosScreen
 from sandbench.tui.widgets import OutputLog
 from sandbench.tui.workbench import Workbench
-from tests.tui.support import bash, log_text, make, settle, store_scenarios, wait_for
+from tests.tui.support import (
+    bash,
+    fake_suspend,
+    log_text,
+    make,
+    notice_shown,
+    open_picker,
+    settle,
+    store_scenarios,
+    wait_for,
+    wait_for_screen,
+)
 
 pytestmark = pytest.mark.podman
 
@@ -42,21 +49,8 @@ AGENT_CHOICE = ("down", "down", "enter")
 INTERACTIVE_CHOICE = ("down", "down", "down", "enter")
 
 
-async def open_picker(pilot, app: SandbenchApp, *choice: str) -> SolutionScreen:
-    screen = app.screen
-    assert isinstance(screen, ScenariosScreen)
-    await wait_for(pilot, lambda: screen.loaded_once and screen.rows, "the scenarios")
-    await pilot.press("r")
-    picker = app.screen
-    assert isinstance(picker, SolutionScreen)
-    await pilot.press(*choice)
-    return picker
-
-
 async def run_screen(pilot, app: SandbenchApp) -> RunScreen:
-    await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), "the run screen")
-    screen = app.screen
-    assert isinstance(screen, RunScreen)
+    screen = await wait_for_screen(pilot, RunScreen, "the run screen")
     await wait_for(
         pilot,
         lambda: screen.run.state.finished and not app.running,
@@ -75,7 +69,7 @@ async def test_agent_choice_runs_the_host_command_and_remembers_it(
 ) -> None:
     store_scenarios(store, ANSWER)
     async with live_app.run_test(size=(80, 24)) as pilot:
-        picker = await open_picker(pilot, live_app, *AGENT_CHOICE)
+        picker = await open_picker(pilot, *AGENT_CHOICE)
         command = picker.query_one("#agent-command", Input)
         assert command.has_focus and command.value == ""  # no agent run yet
         await pilot.press("enter")  # an empty command runs nothing
@@ -94,7 +88,7 @@ async def test_agent_choice_runs_the_host_command_and_remembers_it(
         assert live_app.last_agent_command == AGENT
 
         await pilot.press("escape")
-        picker = await open_picker(pilot, live_app, *AGENT_CHOICE)
+        picker = await open_picker(pilot, *AGENT_CHOICE)
         assert picker.query_one("#agent-command", Input).value == AGENT  # offered again
         await pilot.press("escape")
         assert isinstance(live_app.screen, ScenariosScreen)
@@ -109,14 +103,8 @@ async def test_interactive_choice_hands_the_terminal_over_then_scores(
     live_app: SandbenchApp, store: Store, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store_scenarios(store, ANSWER)
-    suspended: list[bool] = []
+    suspended = fake_suspend(monkeypatch)
     shells: list[tuple[str, bool, list[bool]]] = []
-
-    @contextmanager
-    def suspend(self: App) -> Iterator[None]:
-        suspended.append(True)
-        yield
-        suspended.append(False)
 
     def shell(sandbox_id: str) -> int:
         """What the user would type in the shell; on the app's thread, app suspended."""
@@ -125,10 +113,9 @@ async def test_interactive_choice_hands_the_terminal_over_then_scores(
         engine.exec(sandbox_id, "echo 42 > answer.txt")
         return 0
 
-    monkeypatch.setattr(App, "suspend", suspend)
     monkeypatch.setattr(engine, "shell", shell)
     async with live_app.run_test(size=(80, 24)) as pilot:
-        await open_picker(pilot, live_app, *INTERACTIVE_CHOICE)
+        await open_picker(pilot, *INTERACTIVE_CHOICE)
         screen = await run_screen(pilot, live_app)
         await settle(pilot)
         assert screen.run.state == RunState.COMPLETED
@@ -148,14 +135,9 @@ async def test_interactive_in_a_terminal_that_cannot_hand_over_fails_clearly(
 ) -> None:
     store_scenarios(store, ANSWER)
     async with live_app.run_test(size=(80, 24)) as pilot:  # the test driver cannot suspend
-        await open_picker(pilot, live_app, *INTERACTIVE_CHOICE)
+        await open_picker(pilot, *INTERACTIVE_CHOICE)
         screen = await run_screen(pilot, live_app)
         assert screen.run.state == RunState.FAILED and screen.run.score is None
         assert "cannot hand over" in (screen.run.failure_reason or "")
-        await wait_for(
-            pilot,
-            lambda: any(n.title == "Run failed" for n in live_app.notice_log),
-            "the notice",
-        )
-        notice = next(n for n in live_app.notice_log if n.title == "Run failed")
+        notice = await notice_shown(pilot, "Run failed")
         assert notice.severity == "error" and "--solution interactive" in notice.message

@@ -10,9 +10,8 @@ import pytest
 from textual.pilot import Pilot
 
 from sandbench.tui.app import SandbenchApp
-from sandbench.tui.run import RunScreen
 from sandbench.tui.runs import RunsScreen
-from tests.tui.support import FixedWorkbench, fixed_app, fixed_run_detail, settle, wait_for
+from tests.tui.support import FixedWorkbench, fixed_app, open_run, settle, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
@@ -24,17 +23,11 @@ def test_scenarios_screen(snap_compare, size: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_run_screen(snap_compare, size: tuple[int, int]) -> None:
-    async def open_run(pilot: Pilot) -> None:
-        await settle(pilot)
-        app = pilot.app
-        assert isinstance(app, SandbenchApp)
-        app.open_run(fixed_run_detail())
-        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen), "the run screen")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.sandbox is not None, "the sandbox state")  # type: ignore[attr-defined]
+    async def run_screen(pilot: Pilot) -> None:
+        await open_run(pilot)
         await settle(pilot)
 
-    assert snap_compare(fixed_app(), terminal_size=size, run_before=open_run)
+    assert snap_compare(fixed_app(), terminal_size=size, run_before=run_screen)
 
 
 def test_scenarios_screen_empty(snap_compare) -> None:

@@ -49,6 +49,14 @@ class Terminal:
             time.sleep(0.2)
         raise AssertionError(f"timed out waiting; the screen was:\n{self.screen()}")
 
+    def start_run(self, scenario: str, *choice: str) -> None:
+        """Once ``scenario`` is listed (and selected): r, then ``choice`` in the solution
+        picker."""
+        self.wait_for(scenario)
+        self.keys("r")
+        self.wait_for(f"Run {scenario}")
+        self.keys(*choice)
+
     def quit(self, timeout: float = 30) -> str:
         """Press q (and y, should a confirmation stand in the way); the app's exit code."""
         done: Path = self.done  # type: ignore[attr-defined]
@@ -116,10 +124,7 @@ def test_import_run_rerun_and_quit_with_keys_only(terminal: Terminal, sandbench_
     terminal.wait_for("Import scenarios from")  # the prompt itself, not the footer's "Import"
     terminal.type(str(SAMPLE))
     terminal.keys("Enter")
-    terminal.wait_for("csv-quoted-fields")
-    terminal.keys("r")
-    terminal.wait_for("Run csv-quoted-fields")
-    terminal.keys("Enter")  # the first choice: the reference solution
+    terminal.start_run("csv-quoted-fields", "Enter")  # the first choice: the reference
     screen = terminal.wait_for("TOTAL 1.000", timeout=180)
     assert max(len(line) for line in screen.splitlines()) <= 80  # drawn for 80x24
     assert len(screen.splitlines()) <= 24

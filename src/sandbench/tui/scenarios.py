@@ -243,6 +243,14 @@ class ScenariosScreen(Screen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_runs()
 
+    def chosen(self) -> ScenarioRow | None:
+        """The selected scenario for an action; with none, says how to get one."""
+        row = self.selected()
+        if row is None:
+            hint = "n creates one, i imports" if not self.rows else "move to one (j/k)"
+            self.notify(f"No scenario selected: {hint}.", severity="warning")
+        return row
+
     def selected(self) -> ScenarioRow | None:
         table = self.query_one(VimTable)
         if not self.rows or not table.display:
@@ -298,9 +306,8 @@ class ScenariosScreen(Screen):
         self.reload()
 
     def action_run(self) -> None:
-        row = self.selected()
+        row = self.chosen()
         if row is None:
-            self.notify("No scenario selected: import one first (i).", severity="warning")
             return
 
         def chosen(choice: RunChoice | None) -> None:
@@ -311,18 +318,16 @@ class ScenariosScreen(Screen):
 
     def action_validate(self) -> None:
         """FORWARD/REVERSE check of the selected scenario, live (back to one left going)."""
-        row = self.selected()
+        row = self.chosen()
         if row is None:
-            self.notify("No scenario selected: import one first (i).", severity="warning")
             return
         self.sandbench.open_check(row.id, row.name)
 
     def action_runs(self) -> None:
         from sandbench.tui.runs import RunsScreen
 
-        row = self.selected()
+        row = self.chosen()
         if row is None:
-            self.notify("No scenario selected.", severity="warning")
             return
         self.app.push_screen(RunsScreen(row.id, row.name))
 
@@ -358,9 +363,8 @@ class ScenariosScreen(Screen):
             self.app.call_from_thread(self.reload)
 
     def action_archive(self) -> None:
-        row = self.selected()
+        row = self.chosen()
         if row is None:
-            self.notify("No scenario selected.", severity="warning")
             return
 
         def confirmed(yes: bool | None) -> None:
@@ -409,16 +413,14 @@ class ScenariosScreen(Screen):
             self.app.call_from_thread(self.app.push_screen, screen)
 
     def action_edit(self) -> None:
-        row = self.selected()
+        row = self.chosen()
         if row is None:
-            self.notify("No scenario selected: n creates one.", severity="warning")
             return
         self._open_stored(row.id, False)
 
     def action_duplicate(self) -> None:
-        row = self.selected()
+        row = self.chosen()
         if row is None:
-            self.notify("No scenario selected.", severity="warning")
             return
         self._open_stored(row.id, True)
 
