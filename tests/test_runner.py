@@ -268,6 +268,20 @@ def test_a_run_canceled_as_it_is_created_starts_nothing(runner: Runner, store: S
         assert run.sandbox_id is None and not run.cache_hit and run.scorer_results == []
 
 
+def test_a_failing_on_created_hook_leaves_no_run_running(runner: Runner, store: Store) -> None:
+    """A display gone mid-run (its hook raises) must not leave a run "running" forever."""
+    store_scenario(store, make("hooked", [command("ok", 1.0, "true")]))
+
+    def gone(_: object) -> None:
+        raise RuntimeError("the app has exited")
+
+    with pytest.raises(RuntimeError, match="the app has exited"):
+        runner.run("hooked", on_created=gone)
+    (run,) = store.list_runs().items
+    assert run.state == RunState.FAILED and run.sandbox_id is None
+    assert run.failure_reason == "not started: on_created failed: the app has exited"
+
+
 def test_exports_validate_against_the_reference_schemas(runner: Runner, store: Store) -> None:
     from sandbench.runner.benchmark_runs import BenchmarkRunner
 

@@ -86,7 +86,11 @@ class Runner:
         )
         self.store.update_run(run.id, cache_key=key)
         if on_created is not None:
-            on_created(run)
+            try:
+                on_created(run)
+            except BaseException as error:  # the caller's hook: the run must not stay "running"
+                self._finish(run.id, RunState.FAILED, f"not started: on_created failed: {error}")
+                raise
         self._emit_state(run.id, RunState.RUNNING)
         cached = self.store.cached_run(key) if key and use_cache else None
         if cached is not None and not self.store.cancel_requested(run.id):

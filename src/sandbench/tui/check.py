@@ -225,28 +225,34 @@ class CheckScreen(KeyedScreen):
 
     @work(thread=True, exit_on_error=False, group="check")
     def _check(self, generation: int, use_cache: bool, canceled: threading.Event) -> None:
+        # The app, taken while it runs: in this thread ``self.app`` is found through the
+        # screen's parents, which are gone once the app has quit (the check goes on, to
+        # cancel its second run as it is made) and posting to a closed app is a no-op.
+        app = self.sandbench
         made: list[str] = []
         report = None
         try:
-            with reporting(self.app, f"Check {self.scenario_name}"):
-                report = self.sandbench.workbench.check_scenario(
+            with reporting(app, f"Check {self.scenario_name}"):
+                report = app.workbench.check_scenario(
                     self.scenario_id,
                     use_cache=use_cache,
-                    on_created=partial(self._created, generation, made),
+                    on_created=partial(self._created, app, generation, made),
                     canceled=canceled,
                 )
         finally:
             for run_id in made:
-                self.app.post_message(RunWorkEnded(run_id))
+                app.post_message(RunWorkEnded(run_id))
             self.post_message(CheckEnded(generation, report))
 
-    def _created(self, generation: int, made: list[str], detail: RunDetail) -> None:
+    def _created(
+        self, app: SandbenchApp, generation: int, made: list[str], detail: RunDetail
+    ) -> None:
         """``on_created`` (worker thread): the run is known here before its first event, so
         the app routes every one of them to this screen."""
         side = "forward" if detail.run.solution == Solution.REFERENCE else "reverse"
         made.append(detail.run.id)
         self._run_sides[detail.run.id] = side
-        self.app.post_message(RunStarted(detail))  # before the run's events, in the app's queue
+        app.post_message(RunStarted(detail))  # before the run's events, in the app's queue
         self.post_message(CheckRunCreated(generation, side, detail))
 
     def on_check_run_created(self, message: CheckRunCreated) -> None:

@@ -72,13 +72,27 @@ class OutputLog(Log):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(max_lines=OUTPUT_MAX_LINES, auto_scroll=False, **kwargs)  # type: ignore[arg-type]
         self.follow = True
+        self._bulk = False
 
     def add(self, text: str) -> None:
+        """Append output: one repaint for the whole batch. ``Log.write`` repaints line by
+        line, which was most of the app's time under a flood of output (profiled with
+        bench_tui.py), time the runner's threads then waited for."""
         if not text:
             return
         if text.count("\n") > OUTPUT_MAX_LINES:  # a huge stored output: only its tail shows
             text = "\n".join(text.split("\n")[-OUTPUT_MAX_LINES - 1 :])
-        self.write(text, scroll_end=self.follow)
+        self._bulk = True
+        try:
+            self.write(text, scroll_end=self.follow)
+        finally:
+            self._bulk = False
+        self._render_line_cache.clear()  # lines changed and moved: nothing cached holds
+        self.refresh()
+
+    def refresh_lines(self, y_start: int, line_count: int = 1) -> None:
+        if not self._bulk:  # in a batch, ``add`` repaints once at the end
+            super().refresh_lines(y_start, line_count)
 
     def add_line(self, line: str) -> None:
         """``line`` on a line of its own, even after a partial line."""

@@ -573,9 +573,9 @@ class Workbench:
         specs = scorer_specs(record.scenario)
 
         def created(run: ScenarioRun) -> None:
+            if canceled is not None and canceled.is_set():
+                self.runner.cancel(run.id)  # first: whatever the display does next
             if on_created is not None:
                 on_created(RunDetail(run, record.scenario.name, specs))
-            if canceled is not None and canceled.is_set():
-                self.runner.cancel(run.id)
 
         return check(self.runner, record.id, use_cache=use_cache, on_created=created)
