@@ -108,6 +108,7 @@ class ErrorLabel(Static):
     def __init__(self, where: str) -> None:
         super().__init__("", markup=False, classes="field-error")
         self.where = where
+        self.shown = ""
         self.display = False
 
 
@@ -170,6 +171,8 @@ class EditorScreen(Screen):
             self.draft.document() if scenario_id is not None else None
         )
         self.problems: list[Problem] = []
+        self._labels: dict[str, ErrorLabel] = {}
+        self._fields: dict[str, FieldWidget] = {}
         self._external_text: str | None = None  # TOML from $EDITOR that did not parse
         self._refocus: str | None = None  # field to focus after a rebuild
         self._saving = False
@@ -266,7 +269,14 @@ class EditorScreen(Screen):
         self._after_build()
 
     def _after_build(self) -> None:
-        self._show_custom_size()
+        # Where each field and problem label is, found once per build: every keystroke
+        # validates and must not search the whole form for each of them.
+        self._labels = {label.where: label for label in self.query(ErrorLabel)}
+        self._fields = {
+            widget.spec.where: widget
+            for widget in self.walk_children()
+            if isinstance(widget, FieldWidget)
+        }
         self.validate()
         target = self._refocus
         self._refocus = None
@@ -287,10 +297,7 @@ class EditorScreen(Screen):
     # ------------------------------------------------------------------ field changes
 
     def _widget(self, where: str | None) -> FieldWidget | None:
-        if where is None:
-            return None
-        found = self.query(f"#{_dom_id(where)}")
-        return found.first() if found else None  # type: ignore[return-value]
+        return None if where is None else self._fields.get(where)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if isinstance(event.input, FieldInput):
@@ -320,8 +327,7 @@ class EditorScreen(Screen):
         before = self.draft.get(spec.path)
         self.draft.write(spec, text)
         if spec.path[-1] == "name" and len(spec.path) == len(SCORERS) + 2:
-            box = self.query_one(f"#{_dom_id(spec.where)}").ancestors_with_self
-            for node in box:
+            for node in self._fields[spec.where].ancestors_with_self:
                 if isinstance(node, ScorerBox):
                     node.border_title = f" {node.index + 1}. {text.strip()} "
         if before != self.draft.get(spec.path) or spec.where in self.draft.local:
@@ -358,7 +364,7 @@ class EditorScreen(Screen):
     def validate(self) -> list[Problem]:
         """Check the whole draft and put each problem beside its field or section."""
         self.problems = self.draft.problems()
-        labels = {label.where: label for label in self.query(ErrorLabel)}
+        labels = self._labels
         places = list(labels)
         shown: dict[str, list[str]] = {where: [] for where in places}
         for problem in self.problems:
@@ -368,12 +374,15 @@ class EditorScreen(Screen):
             rest = problem.path[len(where) :].lstrip(".")
             shown[where].append(f"✗ {rest}: {problem.reason}" if rest else f"✗ {problem.reason}")
         for where, label in labels.items():
-            texts = shown.get(where, [])
-            label.update("\n".join(texts))
-            label.display = bool(texts)
+            text = "\n".join(shown.get(where, []))
+            if text == label.shown:
+                continue  # most keystrokes change one label or none
+            label.shown = text
+            label.update(text)
+            label.display = bool(text)
             widget = self._widget(where)
             if widget is not None:
-                widget.set_class(bool(texts), "invalid")
+                widget.set_class(bool(text), "invalid")
         self._show_custom_size()
         self._render_status()
         return self.problems
@@ -550,8 +559,9 @@ class EditorScreen(Screen):
         self._saving = False
         if not message.reason:
             return
-        label = next(label for label in self.query(ErrorLabel) if label.where == "name")
-        label.update(f"✗ {message.reason}")
+        label = self._labels["name"]
+        label.shown = f"✗ {message.reason}"
+        label.update(label.shown)
         label.display = True
         self.query_one(f"#{_dom_id('name')}").focus()
         self.notify(message.reason, title="Not saved", severity="error")
