@@ -263,7 +263,7 @@ class SandbenchApp(App[int]):
 
     # ------------------------------------------------------------------ scenarios
 
-    def scenarios_changed(self, scenario_id: str) -> None:
+    def scenarios_changed(self) -> None:
         """A scenario was saved: lists of scenarios show it as it now is."""
         for screen in self.screen_stack:
             if isinstance(screen, ScenariosScreen):

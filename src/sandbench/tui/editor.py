@@ -578,7 +578,7 @@ class EditorScreen(Screen):
             self.notify(f"{name} v{saved.version}", title="Saved")
         else:
             self.notify(f"No changes: {name} stays at v{saved.version}.", title="Not saved")
-        self.sandbench.scenarios_changed(saved.id)
+        self.sandbench.scenarios_changed()
 
     # ------------------------------------------------------------------ $EDITOR
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,7 +32,7 @@ from sandbench.runner.events import (
 )
 from sandbench.tui import keys
 from sandbench.tui.compare import CompareScreen
-from sandbench.tui.messages import RunEvents, reporting
+from sandbench.tui.messages import RunEvents, merge_chunks, reporting
 from sandbench.tui.modals import ConfirmScreen
 from sandbench.tui.widgets import (
     BAR_WIDTH,
@@ -342,21 +341,8 @@ class RunScreen(KeyedScreen):
     # ------------------------------------------------------------------ live events
 
     def on_run_events(self, message: RunEvents) -> None:
-        # consecutive chunks of one scorer attempt become one write
-        texts: list[str] = []
-        first: OutputChunk | None = None
-        for event in [*message.events, None]:
-            same = first is not None and getattr(event, "result_id", None) == first.result_id
-            if isinstance(event, OutputChunk) and same:
-                texts.append(event.text)
-                continue
-            if first is not None:
-                self.apply(dataclasses.replace(first, text="".join(texts)))
-                first, texts = None, []
-            if isinstance(event, OutputChunk):
-                first, texts = event, [event.text]
-            elif event is not None:
-                self.apply(event)
+        for event in merge_chunks(message.events):  # a burst of output: one write
+            self.apply(event)
         self._render_head()
         self._render_total()
         self.refresh_keys()

@@ -159,6 +159,20 @@ def scorer_specs(scenario: Scenario) -> tuple[ScorerSpec, ...]:
     return tuple(ScorerSpec(f.name, f.scorer.type, f.weight) for f in scenario.scorers)
 
 
+def with_detail(
+    record: ScenarioRecord, on_created: Callable[[RunDetail], None] | None
+) -> Callable[[ScenarioRun], None]:
+    """The runner's ``on_created`` for a screen's: the new run with what a run screen shows
+    beside it (the scenario's name and scorers)."""
+    specs = scorer_specs(record.scenario)
+
+    def created(run: ScenarioRun) -> None:
+        if on_created is not None:
+            on_created(RunDetail(run, record.scenario.name, specs))
+
+    return created
+
+
 def scenario_row(record: ScenarioRecord, last: ScenarioRun | None) -> ScenarioRow:
     scenario = record.scenario
     types = tuple(dict.fromkeys(short_type(f.scorer.type) for f in scenario.scorers))
@@ -514,12 +528,7 @@ class Workbench:
     ) -> ScenarioRun:
         """Run to the end; ``hand_over`` lends an interactive solution the terminal."""
         record = self.store.get_scenario(scenario_id)
-        specs = scorer_specs(record.scenario)
-
-        def created(run: ScenarioRun) -> None:
-            if on_created is not None:
-                on_created(RunDetail(run, record.scenario.name, specs))
-
+        created = with_detail(record, on_created)
         return self.runner.run(
             record.id,
             version=record.version,
@@ -544,12 +553,7 @@ class Workbench:
         what asking to run it again means)."""
         run = self.store.get_run(run_id)
         record = self.store.get_scenario(run.scenario_id, run.scenario_version)
-        specs = scorer_specs(record.scenario)
-
-        def created(new: ScenarioRun) -> None:
-            if on_created is not None:
-                on_created(RunDetail(new, record.scenario.name, specs))
-
+        created = with_detail(record, on_created)
         return self.runner.rerun(run_id, use_cache=False, on_created=created, hand_over=hand_over)
 
     def cancel(self, run_id: str) -> None:
@@ -570,12 +574,11 @@ class Workbench:
         made once ``canceled`` is set is canceled at once, so a cancel during the first run
         also stops the second before it starts a sandbox."""
         record = self.store.get_scenario(scenario_id)
-        specs = scorer_specs(record.scenario)
+        tell = with_detail(record, on_created)
 
         def created(run: ScenarioRun) -> None:
             if canceled is not None and canceled.is_set():
                 self.runner.cancel(run.id)  # first: whatever the display does next
-            if on_created is not None:
-                on_created(RunDetail(run, record.scenario.name, specs))
+            tell(run)
 
         return check(self.runner, record.id, use_cache=use_cache, on_created=created)
