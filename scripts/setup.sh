@@ -7,13 +7,22 @@
 #   2. qemu aarch64 binfmt handler, so arm64 sandboxes run under emulation.
 #   3. .venv with `pip install -e '.[dev]'`, redone only when pyproject.toml
 #      (or the extras) changed since the last install.
-#   4. the default Podman base image (once `sandbench images ensure` exists).
+#   4. tests/js/node_modules: Runloop's TypeScript SDK for the client tests,
+#      `npm ci` redone only when tests/js/package*.json changed.
+#   5. .venv-harbor: Harbor (Python >= 3.12) with its runloop environment, for
+#      the client tests; redone only when the pinned versions below change.
+#   6. the default Podman base image (once `sandbench images ensure` exists).
 #
 # Environment:
 #   SANDBENCH_SKIP_SYSTEM=1   skip steps 1 and 2 (you manage Podman yourself)
 #   PYTHON=/path/to/python    interpreter for a new .venv (>= 3.11); to switch
 #                             an existing one, `make clean` first
 #   SANDBENCH_EXTRAS=dev      extras to install (comma-separated)
+#   HARBOR_PYTHON=/path/to/python  interpreter (>= 3.12) for a new .venv-harbor;
+#                             else python3.13, python3.12 or python3 on PATH, else
+#                             pyenv's newest 3.12/3.13; to switch, rm -rf .venv-harbor
+#   SANDBENCH_SKIP_JS=1       skip step 4 (the TypeScript SDK tests then skip)
+#   SANDBENCH_SKIP_HARBOR=1   skip step 5 (the Harbor tests then skip)
 #   SANDBENCH_SETUP_OS_RELEASE  os-release file to read (for testing this script)
 #
 # Messages go to stderr, prefixed "setup:". When something cannot be done,
@@ -26,6 +35,15 @@ repo=$(pwd)
 venv=.venv
 stamp=$venv/.sandbench-setup-stamp
 extras=${SANDBENCH_EXTRAS:-dev}
+
+js_dir=tests/js
+js_stamp=$js_dir/node_modules/.sandbench-setup-stamp
+
+harbor_venv=.venv-harbor
+harbor_stamp=$harbor_venv/.sandbench-setup-stamp
+# Harbor 0.25.0 asks for runloop-api-client>=1.23.2, and 2.0 dropped the scenario API:
+# pin the client to the version the tests (and the server) are written against.
+harbor_requirements=("harbor[runloop]==0.25.0" "runloop-api-client==1.32.0")
 
 # Debian/Ubuntu packages, all installed with --no-install-recommends:
 apt_packages=(
@@ -42,6 +60,8 @@ apt_packages=(
     debootstrap       # offline-buildable Debian base image
     debian-archive-keyring  # lets debootstrap verify Debian's mirror (not default on Ubuntu)
     tmux              # terminal used to drive the TUI end to end in tests
+    nodejs            # runs Runloop's TypeScript SDK in the client tests (tests/js);
+    npm               # both count as installed when `node` / `npm` are on PATH
     python3
     python3-venv
     python3-pip
@@ -75,14 +95,28 @@ os_is_debian_like() {
     return 1
 }
 
+# A package that counts as installed when this command is on PATH. NodeSource's
+# nodejs, say, bundles npm and conflicts with Debian's npm package: asking apt for
+# npm there would replace that node with Debian's.
+apt_package_command() {
+    case $1 in
+        nodejs) printf 'node\n' ;;
+        npm) printf 'npm\n' ;;
+        *) return 1 ;;
+    esac
+}
+
 missing_apt_packages() {
     # One dpkg-query for all packages; "ii" = installed. Unknown names are
     # reported on stderr and exit non-zero: both just mean "missing".
     local installed
     installed=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' "${apt_packages[@]}" 2>/dev/null |
         awk '$1 == "ii" { print $2 }') || true
-    local p
+    local p cmd
     for p in "${apt_packages[@]}"; do
+        if cmd=$(apt_package_command "$p") && command -v "$cmd" >/dev/null 2>&1; then
+            continue
+        fi
         case $'\n'"$installed"$'\n' in
             *$'\n'"$p"$'\n'*) ;;
             *) printf '%s\n' "$p" ;;
@@ -171,9 +205,10 @@ setup_system() {
         else
             need "not Debian/Ubuntu, and podman is not installed. Needed: Podman (with" \
                 "runc or crun, conmon, netavark), qemu-user-static (arm64 sandboxes), debootstrap," \
-                "tmux, Python >= 3.11, git, curl. For example:" \
-                "    Fedora: sudo dnf install -y podman qemu-user-static debootstrap tmux python3 git curl" \
-                "    Arch:   sudo pacman -S --needed podman qemu-user-static qemu-user-static-binfmt debootstrap tmux python git curl" \
+                "tmux, Python >= 3.11, git, curl, and for the client tests Node.js >= 18 with npm" \
+                "and a Python >= 3.12. For example:" \
+                "    Fedora: sudo dnf install -y podman qemu-user-static debootstrap tmux python3 git curl nodejs npm" \
+                "    Arch:   sudo pacman -S --needed podman qemu-user-static qemu-user-static-binfmt debootstrap tmux python git curl nodejs npm" \
                 "then rerun scripts/setup.sh (or set SANDBENCH_SKIP_SYSTEM=1 to skip this check)"
         fi
         return 0
@@ -212,6 +247,15 @@ file_hash() {
     fi
 }
 
+# Run with sudo in someone else's checkout: give what set-up made back to them.
+give_back() {
+    if is_root && [ -e "$1" ] && [ "$(uname -s)" = Linux ]; then
+        local owner
+        owner=$(stat -c %u:%g "$repo")
+        [ "$owner" = 0:0 ] || chown -R "$owner" "$1"
+    fi
+}
+
 setup_venv() {
     local want
     want="$(file_hash pyproject.toml) extras=$extras"
@@ -219,12 +263,7 @@ setup_venv() {
         return 0 # up to date
     fi
     install_venv "$want"
-    # Run with sudo in someone else's checkout: give the venv back to them.
-    if is_root && [ -d "$venv" ] && [ "$(uname -s)" = Linux ]; then
-        local owner
-        owner=$(stat -c %u:%g "$repo")
-        [ "$owner" = 0:0 ] || chown -R "$owner" "$venv"
-    fi
+    give_back "$venv"
 }
 
 install_venv() {
@@ -260,6 +299,114 @@ install_venv() {
     printf '%s\n' "$want" >"$stamp"
 }
 
+# ------------------------------------------------- TypeScript SDK (npm) ---
+
+setup_js() {
+    [ "${SANDBENCH_SKIP_JS:-}" = 1 ] && return 0
+    [ -f "$js_dir/package-lock.json" ] || return 0
+    local want
+    want="$(file_hash "$js_dir/package-lock.json") $(file_hash "$js_dir/package.json")"
+    if [ -f "$js_stamp" ] && [ "$(cat "$js_stamp")" = "$want" ]; then
+        return 0 # up to date
+    fi
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        # On Debian/Ubuntu the system step has already said how to get them.
+        warn "node or npm is not on PATH: Runloop's TypeScript SDK is not installed and its" \
+            "tests will skip (in CI they fail). Install Node.js >= 18 with npm (Debian/Ubuntu:" \
+            "sudo apt-get install nodejs npm), then rerun scripts/setup.sh"
+        return 0
+    fi
+    local major
+    major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+    if [ "$major" -lt 18 ] 2>/dev/null; then
+        need "node $(node --version 2>&1) is too old for Runloop's TypeScript SDK (it needs >= 18):" \
+            "install Node.js >= 18, then rerun scripts/setup.sh (SANDBENCH_SKIP_JS=1 skips this)"
+        return 0
+    fi
+    log "installing Runloop's TypeScript SDK into $js_dir/node_modules (npm ci; package-lock.json changed)"
+    if ! (cd "$js_dir" && npm ci --no-audit --no-fund --loglevel=error); then
+        need "npm ci in $js_dir failed (see above); fix that, then rerun scripts/setup.sh" \
+            "(SANDBENCH_SKIP_JS=1 skips this step)"
+        return 0
+    fi
+    printf '%s\n' "$want" >"$js_stamp"
+    give_back "$js_dir/node_modules"
+}
+
+# ------------------------------------------------------- Harbor (>= 3.12) ---
+
+python_at_least() { "$1" -c "import sys; sys.exit(sys.version_info < ($2, $3))" >/dev/null 2>&1; }
+
+pick_harbor_python() {
+    local c root
+    if [ -n "${HARBOR_PYTHON:-}" ]; then
+        python_at_least "$HARBOR_PYTHON" 3 12 && { printf '%s\n' "$HARBOR_PYTHON"; return 0; }
+        return 1
+    fi
+    for c in python3.13 python3.12 python3; do
+        # pyenv's shims are on PATH for every version it has, but run only the selected one
+        if command -v "$c" >/dev/null 2>&1 && python_at_least "$c" 3 12; then
+            command -v "$c"
+            return 0
+        fi
+    done
+    if command -v pyenv >/dev/null 2>&1; then
+        root=$(pyenv root 2>/dev/null) || root=
+    fi
+    root=${root:-${PYENV_ROOT:-${HOME:-}/.pyenv}}
+    for c in $(printf '%s\n' "$root"/versions/3.1[23]*/bin/python | sort -rV); do
+        if [ -x "$c" ] && python_at_least "$c" 3 12; then
+            printf '%s\n' "$c"
+            return 0
+        fi
+    done
+    return 1
+}
+
+setup_harbor() {
+    [ "${SANDBENCH_SKIP_HARBOR:-}" = 1 ] && return 0
+    local want="${harbor_requirements[*]}" py
+    if [ -x "$harbor_venv/bin/python" ] && [ -f "$harbor_stamp" ] &&
+        [ "$(cat "$harbor_stamp")" = "$want" ]; then
+        return 0 # up to date
+    fi
+    if [ ! -x "$harbor_venv/bin/python" ] || ! python_at_least "$harbor_venv/bin/python" 3 12; then
+        if ! py=$(pick_harbor_python); then
+            if [ -n "${HARBOR_PYTHON:-}" ]; then
+                need "HARBOR_PYTHON=$HARBOR_PYTHON is not a working Python >= 3.12: point it at one, or unset it"
+                return 0
+            fi
+            need "Harbor (for the client tests) needs Python >= 3.12, and none was found" \
+                "(not python3.13, python3.12 or python3 on PATH, nor pyenv's versions/3.12* or 3.13*)." \
+                "Debian 12 packages only 3.11. Get one, e.g. with pyenv:  pyenv install 3.12" \
+                "(Ubuntu 24.04 / Debian 13: apt-get install python3 python3-venv; macOS: brew install python@3.12)," \
+                "then rerun: HARBOR_PYTHON=/path/to/python3.12 scripts/setup.sh" \
+                "(or SANDBENCH_SKIP_HARBOR=1 scripts/setup.sh to go without Harbor: its tests then skip)"
+            return 0
+        fi
+        log "creating $harbor_venv with $py ($("$py" -c 'import sys; print(sys.version.split()[0])'))"
+        rm -rf "$harbor_venv"
+        if ! "$py" -m venv "$harbor_venv"; then
+            rm -rf "$harbor_venv"
+            need "'$py -m venv $harbor_venv' failed (see above); fix that, then rerun scripts/setup.sh"
+            return 0
+        fi
+        # nothing in it belongs in git (Python 3.13's venv writes this too)
+        printf '*\n' >"$harbor_venv/.gitignore"
+        "$harbor_venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip ||
+            warn "could not upgrade pip in $harbor_venv; going on with the one it has"
+    fi
+    log "installing ${harbor_requirements[*]} into $harbor_venv (a minute or two the first time)"
+    if ! "$harbor_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "${harbor_requirements[@]}"; then
+        need "pip install ${harbor_requirements[*]} into $harbor_venv failed (see above);" \
+            "fix that, then rerun scripts/setup.sh (SANDBENCH_SKIP_HARBOR=1 skips this step)"
+        return 0
+    fi
+    printf '%s\n' "$want" >"$harbor_stamp"
+    give_back "$harbor_venv"
+}
+
 # ------------------------------------------------------------ base image ---
 
 # Builds the default Podman base image when it is missing. Does nothing until
@@ -278,6 +425,8 @@ ensure_base_image() {
 
 setup_system
 setup_venv
+setup_js
+setup_harbor
 [ "${#todo[@]}" -eq 0 ] && ensure_base_image
 
 if [ "${#todo[@]}" -gt 0 ]; then

@@ -18,6 +18,7 @@ from sandbench.cli import (
     scenarios,
     scorers_cmd,
     secrets_cmd,
+    serve,
 )
 from sandbench.errors import SandbenchError
 
@@ -33,6 +34,7 @@ GROUPS = (
     secrets_cmd,
     doctor,
     config_cmd,
+    serve,
 )
 
 

@@ -90,8 +90,10 @@ def run_exec(
     user: str | None = None,
     timeout: float | None = None,
     on_output: OutputCallback | None = None,
+    marker: str | None = None,
 ) -> ExecResult:
-    marker = uuid.uuid4().hex
+    """``marker`` names the exec's processes, for ``kill_marked`` from elsewhere."""
+    marker = marker or uuid.uuid4().hex
     environment = {**(env or {}), MARKER: marker}
     body: dict[str, object] = {
         "AttachStdout": True,

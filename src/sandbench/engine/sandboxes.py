@@ -44,9 +44,9 @@ from sandbench.engine.errors import (
     HostCannotEnforce,
     MissingRequirements,
 )
-from sandbench.engine.execs import ExecResult, OutputCallback, run_exec
+from sandbench.engine.execs import ExecResult, OutputCallback, kill_marked, run_exec
 from sandbench.engine.service import Connection, connect
-from sandbench.errors import InvalidInput
+from sandbench.errors import InvalidInput, NotFound
 from sandbench.model.sandbox import (
     FailureReason,
     NetworkPolicy,
@@ -55,7 +55,12 @@ from sandbench.model.sandbox import (
     SandboxState,
     ShutdownReason,
 )
-from sandbench.model.scenario import Scenario
+from sandbench.model.scenario import (
+    Architecture,
+    LaunchParameters,
+    Scenario,
+    ScenarioEnvironment,
+)
 from sandbench.store import Store
 from sandbench.store.database import now_ms
 
@@ -142,6 +147,8 @@ class Engine:
         self._active: dict[str, int] = {}  # sandbox id -> execs in flight
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
+        # called with (sandbox id, new status) after every transition this engine makes
+        self.on_transition: list[Callable[[str, SandboxState], None]] = []
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
         self._want_monitor = monitor
@@ -222,6 +229,9 @@ class Engine:
         self.store.transition(sandbox_id, status, **kwargs)
         with self._changed:
             self._changed.notify_all()
+        for listener in list(self.on_transition):
+            with contextlib.suppress(Exception):
+                listener(sandbox_id, status)
 
     def wait_for(self, sandbox_id: str, statuses: set[SandboxState], timeout: float) -> Sandbox:
         """Block until the sandbox reaches one of ``statuses`` (raises on timeout)."""
@@ -249,18 +259,23 @@ class Engine:
         env: dict[str, str] | None = None,
         name: str | None = None,
         scenario_run_id: str | None = None,
+        secret_env: dict[str, str] | None = None,
+        launch: LaunchParameters | None = None,
     ) -> SandboxSpec:
         """A sandbox spec for ``scenario``. Missing required env vars or secrets fail here,
-        before any container exists, naming every one that is missing."""
+        before any container exists, naming every one that is missing.
+
+        ``secret_env`` maps more env vars to secret names (a run profile's secrets);
+        ``launch`` replaces the scenario's launch parameters (a run profile's)."""
         given = dict(env or {})
         wanted_env = scenario.required_environment_variables or []
         for key in wanted_env:
             if key not in given and key in os.environ:
                 given[key] = os.environ[key]
         missing_env = [k for k in wanted_env if k not in given]
-        wanted_secrets = scenario.required_secret_names or []
-        have = secrets.get_values(wanted_secrets)
-        missing_secrets = [s for s in wanted_secrets if s not in have]
+        mapped = {s: s for s in scenario.required_secret_names or []}
+        mapped.update(secret_env or {})
+        missing_secrets = self._missing_secrets(mapped)
         if missing_env or missing_secrets:
             parts = []
             if missing_env:
@@ -271,39 +286,87 @@ class Engine:
                     " (`sandbench secrets set NAME`, value on stdin)"
                 )
             raise MissingRequirements(f"scenario {scenario.name!r} needs " + " and ".join(parts))
-        launch = scenario.launch
-        env_params = scenario.environment_parameters
-        image, blueprint_id, snapshot_id = images.resolve(
-            self.client, self.store, env_params, scenario.architecture, self.config.default_image
+        environment = scenario.environment_parameters or ScenarioEnvironment()
+        if launch is not None:
+            environment = environment.model_copy(update={"launch_parameters": launch})
+        return self.spec_for_environment(
+            environment,
+            env=given,
+            secret_env=mapped,
+            name=name or scenario.name,
+            scenario_run_id=scenario_run_id,
+            default_workdir="/workspace",
         )
-        policy = launch.network_policy_id or NetworkPolicy.DEFAULT.value
-        try:
-            network = NetworkPolicy(policy)
-        except ValueError:
-            known = ", ".join(p.value for p in NetworkPolicy)
-            raise InvalidInput(
-                f"network_policy_id {policy!r} has no local equivalent (known: {known})"
-            ) from None
+
+    def _missing_secrets(self, secret_env: dict[str, str]) -> list[str]:
+        have = secrets.get_values(secret_env.values())
+        return sorted({name for name in secret_env.values() if name not in have})
+
+    def spec_for_environment(
+        self,
+        environment: ScenarioEnvironment,
+        *,
+        env: dict[str, str] | None = None,
+        secret_env: dict[str, str] | None = None,
+        name: str | None = None,
+        scenario_run_id: str | None = None,
+        default_workdir: str | None = None,
+    ) -> SandboxSpec:
+        """A sandbox spec for an environment (image source, launch parameters, working
+        directory): a scenario's, or a devbox's as an API client asks for it.
+
+        With no ``default_workdir``, the image's own WORKDIR is the working directory
+        (else /workspace), as a container user expects."""
+        missing = self._missing_secrets(secret_env or {})
+        if missing:
+            raise MissingRequirements(
+                f"no secret {', '.join(missing)} here (`sandbench secrets set NAME`)"
+            )
+        launch = environment.launch_parameters or LaunchParameters()
+        arch = launch.architecture or Architecture.X86_64
+        image, blueprint_id, snapshot_id = images.resolve(
+            self.client, self.store, environment, arch, self.config.default_image
+        )
+        workdir = environment.working_directory or default_workdir
+        if workdir is None:
+            attrs = images.inspect(self.client, image) or {}
+            found = (attrs.get("Config") or {}).get("WorkingDir") or ""
+            workdir = found if found not in ("", "/") else "/workspace"
         idle = launch.idle_policy()
         return SandboxSpec(
             image=image,
-            architecture=scenario.architecture,
-            resources=scenario.resources,
-            working_directory=(env_params and env_params.working_directory) or "/workspace",
-            env=given,
-            secret_env={s: s for s in wanted_secrets},
+            architecture=arch,
+            resources=launch.resources(),
+            working_directory=workdir,
+            env=dict(env or {}),
+            secret_env=dict(secret_env or {}),
             user=launch.user_parameters,
-            network=network,
+            network=self.network_for(launch.network_policy_id),
             launch_commands=list(launch.launch_commands or []),
             idle=idle,
             keep_alive_seconds=None
             if idle
             else (launch.keep_alive_time_seconds or DEFAULT_KEEP_ALIVE_S),
-            name=name or scenario.name,
+            name=name,
             scenario_run_id=scenario_run_id,
             blueprint_id=blueprint_id,
             snapshot_id=snapshot_id,
         )
+
+    def network_for(self, policy_id: str | None) -> NetworkPolicy:
+        """A local network (``default``/``none``) or a stored network policy, by id or name;
+        a policy that cannot be enforced is refused, never widened."""
+        policy = policy_id or NetworkPolicy.DEFAULT.value
+        with contextlib.suppress(ValueError):
+            return NetworkPolicy(policy)
+        try:
+            return self.store.get_network_policy(policy).local()
+        except NotFound:
+            known = ", ".join(p.value for p in NetworkPolicy)
+            raise InvalidInput(
+                f"network_policy_id {policy!r} is neither a network policy here nor a local"
+                f" network ({known})"
+            ) from None
 
     def check_enforceable(self, spec: SandboxSpec) -> None:
         """Every limit the spec asks for can be enforced here, or an error before start."""
@@ -337,17 +400,43 @@ class Engine:
         ``detach``: the sandbox outlives this process; a small watcher process enforces its
         idle and keep-alive policy. Otherwise this process owns it and removes it on close.
         """
+        sandbox = self.provision(spec, detach=detach)
+        return self.start(sandbox.id)
+
+    def provision(
+        self,
+        spec: SandboxSpec,
+        *,
+        detach: bool = False,
+        metadata: dict[str, str] | None = None,
+        launch_parameters: dict[str, Any] | None = None,
+        initiator: str | None = None,
+    ) -> Sandbox:
+        """Check the spec can be enforced and record the sandbox (``provisioning``); ``start``
+        brings it up. Apart, a caller can answer with the sandbox's id at once (the API)."""
         self.check_enforceable(spec)
         sandbox = self.store.insert_sandbox(
             spec,
             owner_pid=None if detach else self._pid,
             owner_start=None if detach else self._start,
+            metadata=metadata,
+            launch_parameters=launch_parameters,
+            initiator=initiator,
         )
         if not detach:
             self._owned.add(sandbox.id)
+        return sandbox
+
+    @podman_errors_are_engine_errors
+    def start(self, sandbox_id: str) -> Sandbox:
+        """Bring a provisioned sandbox up: running, or failed with the reason (raises)."""
+        sandbox = self.store.get_sandbox(sandbox_id)
+        assert sandbox.spec is not None
         with self._exclusive(sandbox.id):
-            self._bring_up(sandbox.id, spec, resuming=False)
-        if detach:
+            if self.store.get_sandbox(sandbox.id).status != SandboxState.PROVISIONING:
+                return self.store.get_sandbox(sandbox.id)  # shut down before it started
+            self._bring_up(sandbox.id, sandbox.spec, resuming=False)
+        if self.store.sandbox_bookkeeping(sandbox.id)["owner_pid"] is None:
             self._spawn_watcher(sandbox.id)
         else:
             self._ensure_monitor()
@@ -567,8 +656,10 @@ class Engine:
         user: str | None = None,
         timeout: float | None = None,
         on_output: OutputCallback | None = None,
+        marker: str | None = None,
     ) -> ExecResult:
-        """Run ``command`` (a string goes through the shell) with live output."""
+        """Run ``command`` (a string goes through the shell) with live output; ``marker``
+        lets ``kill_exec`` end it (and every process it started) from another thread."""
         sandbox = self._ready(sandbox_id)
         spec = sandbox.spec
         assert spec is not None
@@ -583,6 +674,7 @@ class Engine:
                 user=user or self._user(spec),
                 timeout=timeout,
                 on_output=on_output,
+                marker=marker,
             )
         self._check_health(sandbox.id)
         after = self.store.get_sandbox(sandbox.id)
@@ -646,6 +738,13 @@ class Engine:
             yield event
             if event.result is not None or event.error is not None:
                 return
+
+    @podman_errors_are_engine_errors
+    def kill_exec(self, sandbox_id: str, marker: str) -> None:
+        """SIGKILL the processes of the exec started with ``marker`` (gone ones are fine)."""
+        sandbox = self.store.get_sandbox(sandbox_id)
+        if sandbox.status == SandboxState.RUNNING:
+            kill_marked(self.client, self._container_name(sandbox.id), marker)
 
     @podman_errors_are_engine_errors
     def write_file(
@@ -891,7 +990,9 @@ class Engine:
                     self.shutdown(sandbox.id, ShutdownReason.IDLE)
                 return
         keep_alive = spec.keep_alive_seconds
-        if keep_alive is not None and now - sandbox.create_time_ms >= keep_alive * 1000:
+        kept_from = self.store.sandbox_bookkeeping(sandbox.id)["keep_alive_from_ms"]
+        since = max(sandbox.create_time_ms, kept_from or 0)  # a keep_alive call restarts it
+        if keep_alive is not None and now - since >= keep_alive * 1000:
             self.shutdown(sandbox.id, ShutdownReason.KEEP_ALIVE_TIMEOUT)
 
     def _ensure_monitor(self) -> None:
@@ -977,8 +1078,18 @@ class Engine:
     # ------------------------------------------------------------------ snapshots
 
     @podman_errors_are_engine_errors
-    def snapshot(self, sandbox_id: str, name: str, progress: Callable[[str], None]) -> Any:
-        """Commit the sandbox's disk to an image usable as ``snapshot_id``."""
+    def snapshot(
+        self,
+        sandbox_id: str,
+        name: str,
+        progress: Callable[[str], None],
+        *,
+        recorded: bool = False,
+    ) -> Any:
+        """Commit the sandbox's disk to an image usable as ``snapshot_id``.
+
+        ``recorded``: the snapshot named ``name`` is already in the store (``in_progress``,
+        made by an asynchronous caller) and is marked complete here."""
         sandbox = self.store.get_sandbox(sandbox_id)
         if sandbox.spec is None or sandbox.status not in (
             SandboxState.RUNNING,
@@ -1032,7 +1143,15 @@ class Engine:
                     rootfs.release()
             if result.returncode != 0:
                 raise EngineError(f"snapshot failed: {result.stderr.strip()}")
+        if recorded:
+            return self.store.update_snapshot(name, status="complete", image=tag)
         return self.store.save_snapshot(name, tag, sandbox.id)
+
+    @podman_errors_are_engine_errors
+    def remove_image(self, image: str) -> None:
+        """Remove an image of sandbench's (a snapshot's); one still in use stays."""
+        with contextlib.suppress(PodmanNotFound, APIError):
+            self.client.images.remove(image)
 
 
 def _pid_alive(pid: int | None) -> bool:

@@ -21,6 +21,19 @@ class Benchmark(BaseModel):
     scenario_ids: list[str] = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
     create_time_ms: int
+    description: str | None = None
+    attribution: str | None = None
+    required_environment_variables: list[str] | None = None
+    required_secret_names: list[str] | None = None
+    archived: bool = False
+
+
+BENCHMARK_EXTRAS = (
+    "description",
+    "attribution",
+    "required_environment_variables",
+    "required_secret_names",
+)
 
 
 class BenchmarkRunState(StrEnum):

@@ -19,6 +19,10 @@ PREFIXES = {
     "snapshot": "snp",
     "blueprint": "bpt",
     "scorer_result": "srs",
+    "execution": "exe",
+    "storage_object": "obj",
+    "network_policy": "npo",
+    "secret": "sec",
 }
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case

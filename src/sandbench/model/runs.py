@@ -38,6 +38,8 @@ class Solution(StrEnum):
     REFERENCE = "reference"
     AGENT = "agent"
     INTERACTIVE = "interactive"
+    # a client of the API works in the sandbox, then asks for scoring (Runloop's flow)
+    EXTERNAL = "external"
 
 
 class ScorerState(StrEnum):
@@ -124,4 +126,7 @@ class ScenarioRun(BaseModel):
     cache_hit: bool = False
     usage: Usage | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    environment_variables: dict[str, str] | None = None
+    secrets_provided: dict[str, str] | None = None  # env var -> secret *name*
+    purpose: str | None = None
     scorer_results: list[ScorerResult] = Field(default_factory=list)

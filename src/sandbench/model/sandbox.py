@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -100,6 +101,9 @@ class Sandbox(BaseModel):
     failure_detail: str | None = None
     launch_output: str | None = None
     spec: SandboxSpec | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    launch_parameters: dict[str, Any] | None = None  # as an API client sent them
+    initiator: str | None = None  # api | scenario | cli
 
 
 class Blueprint(BaseModel):
@@ -109,8 +113,14 @@ class Blueprint(BaseModel):
     name: str
     image: str
     source: str  # the directory or Dockerfile it was built from
-    status: str  # building | build_complete | failed
+    status: str  # queued | building | build_complete | failed
     create_time_ms: int
+    parameters: dict[str, Any] | None = None  # the API's create body, echoed back
+    content_hash: str | None = None  # of the Dockerfile and build context
+    build_log: str = ""
+    failure_reason: str | None = None
+    build_finish_time_ms: int | None = None
+    state: str = "created"  # created | deleted
 
 
 class Snapshot(BaseModel):
@@ -121,3 +131,8 @@ class Snapshot(BaseModel):
     image: str
     source_sandbox_id: str | None = None
     create_time_ms: int
+    status: str = "complete"  # in_progress | complete | error
+    metadata: dict[str, str] = Field(default_factory=dict)
+    commit_message: str | None = None
+    error: str | None = None
+    display_name: str | None = None  # the name a client gave (names need not be unique)

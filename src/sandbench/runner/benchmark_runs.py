@@ -8,6 +8,7 @@ results, and scores the run from its completed scenario runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import Counter
@@ -21,6 +22,7 @@ from sandbench.model.ids import new_id
 from sandbench.model.resources import Resources
 from sandbench.model.runs import RunState, ScenarioRun, Solution
 from sandbench.runner.scenario_runs import Runner
+from sandbench.store import Store
 from sandbench.store.database import now_ms
 
 CPU_OVERSUBSCRIPTION = 2.0
@@ -185,35 +187,9 @@ class BenchmarkRunner:
             self.runner.cancel(run_id)
 
     def _finish(self, run: BenchmarkRun, records: list, errors: list[str]) -> BenchmarkRun:
-        runs = self.store.runs_of_benchmark_run(run.id, with_output=False)
-        breakdown = Counter(r.state.value for r in runs)
-        not_started = len(records) - len({r.scenario_id for r in runs})
-        if not_started:
-            breakdown["not_started"] = not_started
-        completed = [r for r in runs if r.state == RunState.COMPLETED and r.score is not None]
-        canceled = self._cancel.is_set()
-        if canceled:
-            state = BenchmarkRunState.CANCELED
-        elif runs and not completed:
-            state = BenchmarkRunState.FAILED
-        else:
-            state = BenchmarkRunState.COMPLETED
-        finished_at = now_ms()
-        cost = sum((r.usage.cost_usd or 0.0) for r in runs if r.usage is not None)
-        updated = run.model_copy(
-            update={
-                "state": state,
-                "score": (sum(r.score for r in completed) / len(completed)) if completed else None,  # type: ignore[misc]
-                "duration_ms": finished_at - run.start_time_ms,
-                "completed_at_ms": finished_at,
-                "ok_cases": len(completed),
-                "cache_hit_cases": sum(1 for r in runs if r.cache_hit),
-                "status_breakdown": dict(breakdown),
-                "total_cost_usd": cost,
-                "notes": "; ".join(errors) or None,
-            }
+        return summarise(
+            self.store, run, len(records), canceled=self._cancel.is_set(), errors=errors
         )
-        return self.store.finish_benchmark_run(updated)
 
     def progress(self, run_id: str) -> Progress:
         runs = self.store.runs_of_benchmark_run(run_id, with_output=False)
@@ -221,3 +197,96 @@ class BenchmarkRunner:
         done = sum(1 for r in runs if r.state.finished)
         running = len(runs) - done
         return Progress(total - len(runs), running, done, sum(1 for r in runs if r.cache_hit))
+
+
+def summarise(
+    store: Store,
+    run: BenchmarkRun,
+    expected_cases: int,
+    *,
+    canceled: bool = False,
+    errors: list[str] | None = None,
+    state: BenchmarkRunState | None = None,
+) -> BenchmarkRun:
+    """Close a benchmark run: its state, score (mean over completed scenario runs), status
+    breakdown and cost, from the scenario runs stored under it."""
+    runs = store.runs_of_benchmark_run(run.id, with_output=False)
+    breakdown = Counter(r.state.value for r in runs)
+    not_started = expected_cases - len({r.scenario_id for r in runs})
+    if not_started > 0:
+        breakdown["not_started"] = not_started
+    completed = [r for r in runs if r.state == RunState.COMPLETED and r.score is not None]
+    if state is None:
+        if canceled:
+            state = BenchmarkRunState.CANCELED
+        elif runs and not completed:
+            state = BenchmarkRunState.FAILED
+        else:
+            state = BenchmarkRunState.COMPLETED
+    finished_at = now_ms()
+    cost = sum((r.usage.cost_usd or 0.0) for r in runs if r.usage is not None)
+    scores = [r.score for r in completed if r.score is not None]
+    updated = run.model_copy(
+        update={
+            "state": state,
+            "score": sum(scores) / len(scores) if scores else None,
+            "duration_ms": finished_at - run.start_time_ms,
+            "completed_at_ms": finished_at,
+            "ok_cases": len(completed),
+            "cache_hit_cases": sum(1 for r in runs if r.cache_hit),
+            "status_breakdown": dict(breakdown),
+            "total_cost_usd": cost,
+            "notes": "; ".join(errors or []) or run.notes,
+        }
+    )
+    return store.finish_benchmark_run(updated)
+
+
+def start_external(
+    store: Store,
+    benchmark_ref: str,
+    *,
+    run_name: str | None = None,
+    metadata: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    secret_env: dict[str, str] | None = None,
+    purpose: str | None = None,
+) -> BenchmarkRun:
+    """Runloop's flow: a benchmark run that a client fills with scenario runs it starts
+    (``benchmark_run_id``) and then completes or cancels."""
+    benchmark = store.get_benchmark(benchmark_ref)
+    return store.create_benchmark_run(
+        BenchmarkRun(
+            id=new_id("benchmark_run"),
+            benchmark_id=benchmark.id,
+            name=run_name or benchmark.name,
+            start_time_ms=now_ms(),
+            state=BenchmarkRunState.RUNNING,
+            total_cases=len(benchmark.scenario_ids),
+            triggered_by="api",
+            metadata=dict(metadata or {}),
+            environment_variables=dict(env) if env else None,
+            secrets_provided=dict(secret_env) if secret_env else None,
+            purpose=purpose,
+        )
+    )
+
+
+def complete_external(store: Store, benchmark_run_id: str) -> BenchmarkRun:
+    run = store.get_benchmark_run(benchmark_run_id)
+    if run.state != BenchmarkRunState.RUNNING:
+        return run
+    return summarise(store, run, run.total_cases, state=BenchmarkRunState.COMPLETED)
+
+
+def cancel_external(runner: Runner, benchmark_run_id: str) -> BenchmarkRun:
+    """Cancel the scenario runs still going (their sandboxes shut down), then the run."""
+    store = runner.store
+    run = store.get_benchmark_run(benchmark_run_id)
+    if run.state != BenchmarkRunState.RUNNING:
+        return run
+    for scenario_run in store.runs_of_benchmark_run(run.id, with_output=False):
+        if not scenario_run.state.finished:
+            with contextlib.suppress(SandbenchError):
+                runner.cancel_external(scenario_run.id)
+    return summarise(store, run, run.total_cases, canceled=True)

@@ -61,7 +61,32 @@ class RunFinished:
     run: ScenarioRun
 
 
-RunEvent = RunStateChanged | StepOutput | ScorerStarted | OutputChunk | ScorerFinished | RunFinished
+@dataclass(frozen=True)
+class SandboxChanged:
+    """A sandbox moved to another state (in this process)."""
+
+    sandbox_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ExecutionChanged:
+    """An execution started, printed something or ended (in this process)."""
+
+    execution_id: str
+    sandbox_id: str
+
+
+RunEvent = (
+    RunStateChanged
+    | StepOutput
+    | ScorerStarted
+    | OutputChunk
+    | ScorerFinished
+    | RunFinished
+    | SandboxChanged
+    | ExecutionChanged
+)
 Subscriber = Callable[[RunEvent], None]
 
 

@@ -18,7 +18,13 @@ from sandbench.engine import Engine
 from sandbench.errors import InvalidInput, NotFound, SandbenchError
 from sandbench.model.runs import RunState, ScenarioRun, ScorerState, Solution, latest_attempts
 from sandbench.model.sandbox import SandboxState
-from sandbench.model.scenario import IdleAction, IdleConfiguration, Scenario, ScoringFunction
+from sandbench.model.scenario import (
+    IdleAction,
+    IdleConfiguration,
+    LaunchParameters,
+    Scenario,
+    ScoringFunction,
+)
 from sandbench.runner import solutions
 from sandbench.runner.cache import cache_key
 from sandbench.runner.events import (
@@ -141,12 +147,132 @@ class Runner:
                 with contextlib.suppress(SandbenchError):
                     self.engine.shutdown(sandbox_id)
 
+    # ------------------------------------------------------------------ external runs
+
+    def start_external(
+        self,
+        scenario_ref: str,
+        *,
+        run_name: str | None = None,
+        metadata: dict[str, str] | None = None,
+        benchmark_run_id: str | None = None,
+        env: dict[str, str] | None = None,
+        secret_env: dict[str, str] | None = None,
+        launch: LaunchParameters | None = None,
+        purpose: str | None = None,
+    ) -> ScenarioRun:
+        """Runloop's flow: a run whose sandbox a client works in, then asks to score.
+
+        Returns at once with the run (``running``) and its sandbox (``provisioning``); the
+        sandbox comes up in the background. A sandbox that cannot start fails the run."""
+        record = self.store.get_scenario(scenario_ref)
+        scenario = record.scenario
+        if benchmark_run_id is not None:
+            self.store.get_benchmark_run(benchmark_run_id)  # NotFound before anything is made
+        spec = self.engine.spec_for(scenario, env=env, secret_env=secret_env, launch=launch)
+        run = self.store.create_run(
+            record.id,
+            record.version,
+            Solution.EXTERNAL,
+            benchmark_run_id=benchmark_run_id,
+            name=run_name or scenario.name,
+            metadata=metadata,
+            environment_variables=dict(env) if env else None,
+            secrets_provided=dict(spec.secret_env) or None,
+            purpose=purpose,
+        )
+        if spec.idle is None:
+            spec = spec.model_copy(update={"idle": RUN_SANDBOX_IDLE, "keep_alive_seconds": None})
+        spec = spec.model_copy(update={"scenario_run_id": run.id})
+        try:
+            sandbox = self.engine.provision(spec, detach=True, initiator="scenario")
+        except SandbenchError as error:
+            self._finish(run.id, RunState.FAILED, f"infrastructure: {error}")
+            raise
+        self.store.update_run(run.id, sandbox_id=sandbox.id)
+        self._emit_state(run.id, RunState.RUNNING)
+        self._background(f"start-{run.id}", self._bring_up_external, run.id, sandbox.id)
+        return self.store.get_run(run.id)
+
+    def _bring_up_external(self, run_id: str, sandbox_id: str) -> None:
+        try:
+            self.engine.start(sandbox_id)
+        except SandbenchError as error:
+            if not self.store.get_run(run_id, with_output=False).state.finished:
+                self._finish(run_id, RunState.FAILED, f"infrastructure: {error}")
+
+    def score_external(self, run_id: str) -> ScenarioRun:
+        """Mark the run ``scoring`` now and score it in its sandbox in the background
+        (``scored``, or ``failed`` on an infrastructure failure). Scoring a run that is
+        scoring or scored already changes nothing."""
+        run = self.store.get_run(run_id, with_output=False)
+        if run.state in (RunState.SCORING, RunState.SCORED):
+            return self.store.get_run(run.id)
+        if run.state != RunState.RUNNING:
+            raise InvalidInput(f"run {run.id} is {run.state.value}; only a running run scores")
+        if run.sandbox_id is None:
+            raise InvalidInput(f"run {run.id} has no sandbox to score in")
+        scenario = self.store.get_scenario(run.scenario_id, run.scenario_version).scenario
+        self.store.set_run_state(run.id, RunState.SCORING)
+        self._emit_state(run.id, RunState.SCORING)
+        self._background(f"score-{run.id}", self._score_external, run.id, scenario, run.sandbox_id)
+        return self.store.get_run(run.id)
+
+    def _score_external(self, run_id: str, scenario: Scenario, sandbox_id: str) -> None:
+        cancel = self._cancel_event(run_id)
+        try:
+            self.engine.wait_for(
+                sandbox_id, {SandboxState.RUNNING, SandboxState.SUSPENDED}, timeout=600
+            )
+            self._score(run_id, scenario, sandbox_id, scenario.scorers, cancel)
+        except RunCanceled:
+            self._finish(run_id, RunState.CANCELED, "canceled")
+        except SandbenchError as error:
+            self._finish(run_id, RunState.FAILED, f"infrastructure: {error}")
+        finally:
+            with self._lock:
+                self._cancel.pop(run_id, None)
+
+    def complete_external(self, run_id: str) -> ScenarioRun:
+        """A scored run becomes ``completed`` (its total kept) and its sandbox goes."""
+        run = self.store.get_run(run_id, with_output=False)
+        if run.state == RunState.COMPLETED:
+            return self.store.get_run(run.id)
+        if run.state != RunState.SCORED:
+            raise InvalidInput(
+                f"run {run.id} is {run.state.value}; score it (and wait for 'scored') first"
+            )
+        finished = self._finish(run.id, RunState.COMPLETED)
+        self._shutdown_quietly(run.sandbox_id)
+        return finished
+
+    def cancel_external(self, run_id: str) -> ScenarioRun:
+        """Cancel a run a client drives: ``canceled`` now, its sandbox shut down."""
+        run = self.store.get_run(run_id, with_output=False)
+        if run.state.finished:
+            return self.store.get_run(run.id)
+        self.cancel(run.id)
+        current = self.store.get_run(run.id, with_output=False)
+        if not current.state.finished:
+            return self._finish(run.id, RunState.CANCELED, "canceled")
+        return self.store.get_run(run.id)
+
+    def _shutdown_quietly(self, sandbox_id: str | None) -> None:
+        if sandbox_id is not None:
+            with contextlib.suppress(SandbenchError):
+                self.engine.shutdown(sandbox_id)
+
+    def _background(self, name: str, target: Callable[..., None], *args: object) -> None:
+        threading.Thread(target=target, args=args, name=name, daemon=True).start()
+
     def rerun_scorers(self, run_id: str, scorer: str | None = None) -> ScenarioRun:
         """Score again in the run's sandbox (resumed if suspended, recreated if gone); each
         rerun is a new attempt beside the earlier ones."""
         run = self.store.get_run(run_id, with_output=False)
-        if not run.state.finished:
+        if not run.state.finished and run.state != RunState.SCORED:
             raise InvalidInput(f"run {run_id} is still {run.state.value}")
+        # a client's run waiting for `complete` stays scored after a rerun
+        final = RunState.SCORED if run.state == RunState.SCORED else RunState.COMPLETED
         if run.cache_hit:
             raise InvalidInput(
                 f"run {run_id} was a cache hit and has no sandbox; rerun the whole run"
@@ -163,7 +289,7 @@ class Runner:
         try:
             sandbox_id = self._sandbox_for_rerun(run, scenario)
             self._score(run.id, scenario, sandbox_id, functions, cancel)
-            return self._finish(run.id, RunState.COMPLETED)
+            return self._finish(run.id, final)
         except RunCanceled:
             return self._finish(run.id, RunState.CANCELED, "canceled")
         except SandbenchError as error:

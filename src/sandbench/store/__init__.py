@@ -6,13 +6,27 @@ from pathlib import Path
 
 from sandbench import paths
 from sandbench.store.custom_scorers import CustomScorerStore
+from sandbench.store.executions import ExecutionStore
+from sandbench.store.network_policies import NetworkPolicyStore
+from sandbench.store.objects import ObjectStore
 from sandbench.store.pagination import DEFAULT_LIMIT, Page
+from sandbench.store.request_keys import RequestKeyStore
 from sandbench.store.runs import RunStore
 from sandbench.store.sandboxes import SandboxStore
 from sandbench.store.scenarios import ImportAction, ImportResult, ScenarioRecord
+from sandbench.store.secret_records import SecretRecordStore
 
 
-class Store(RunStore, SandboxStore, CustomScorerStore):
+class Store(
+    RunStore,
+    SandboxStore,
+    CustomScorerStore,
+    ExecutionStore,
+    ObjectStore,
+    NetworkPolicyStore,
+    SecretRecordStore,
+    RequestKeyStore,
+):
     """Everything the store holds, behind one object (one connection per thread)."""
 
 

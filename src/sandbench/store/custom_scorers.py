@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbench.errors import NotFound
+from sandbench.errors import Conflict, NotFound
 from sandbench.model.custom_scorer import CustomScorerDefinition
 from sandbench.model.ids import new_id
 from sandbench.store.database import Database, now_ms
@@ -42,3 +42,27 @@ class CustomScorerStore(Database):
     def list_custom_scorers(self) -> list[CustomScorerDefinition]:
         rows = self.conn.execute("SELECT * FROM custom_scorers ORDER BY type").fetchall()
         return [CustomScorerDefinition(**dict(r)) for r in rows]
+
+    def create_custom_scorer(self, type_: str, bash_script: str) -> CustomScorerDefinition:
+        """A new custom scorer type; a type that exists already is a conflict."""
+        if self.conn.execute("SELECT 1 FROM custom_scorers WHERE type = ?", [type_]).fetchone():
+            raise Conflict(f"a custom scorer of type {type_!r} exists; update it instead")
+        return self.register_custom_scorer(type_, bash_script)
+
+    def update_custom_scorer(
+        self, ref: str, type_: str, bash_script: str
+    ) -> CustomScorerDefinition:
+        current = self.get_custom_scorer(ref)
+        CustomScorerDefinition(**{**current.model_dump(), "type": type_})  # checks the name
+        with self.write() as conn:
+            if (
+                type_ != current.type
+                and conn.execute("SELECT 1 FROM custom_scorers WHERE type = ?", [type_]).fetchone()
+            ):
+                raise Conflict(f"a custom scorer of type {type_!r} exists already")
+            conn.execute(
+                "UPDATE custom_scorers SET type = ?, bash_script = ?, update_time_ms = ?"
+                " WHERE id = ?",
+                [type_, bash_script, now_ms(), current.id],
+            )
+        return self.get_custom_scorer(current.id)

@@ -202,12 +202,130 @@ V5_RUN_LOOKUPS = """
 CREATE INDEX scenario_runs_by_solution ON scenario_runs(solution, seq);
 """
 
+V6_LOCAL_API = """
+-- every command run in a sandbox through the API (or the CLI): the sandbox's activity log
+CREATE TABLE executions (
+    seq                INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                 TEXT NOT NULL UNIQUE,
+    sandbox_id         TEXT NOT NULL,
+    command            TEXT NOT NULL,           -- redacted of secret values
+    user               TEXT,
+    working_directory  TEXT,
+    shell_name         TEXT,
+    origin             TEXT NOT NULL,           -- api | cli
+    status             TEXT NOT NULL,           -- queued | running | completed
+    exit_status        INTEGER,
+    failure            TEXT,                    -- why it ended without its own exit status
+    create_time_ms     INTEGER NOT NULL,
+    start_time_ms      INTEGER,
+    end_time_ms        INTEGER,
+    owner_pid          INTEGER,
+    owner_start        TEXT
+);
+CREATE INDEX executions_by_sandbox ON executions(sandbox_id, seq);
+CREATE INDEX executions_by_status ON executions(status);
+CREATE TABLE execution_chunks (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id  TEXT NOT NULL REFERENCES executions(id) ON DELETE CASCADE,
+    stream        TEXT NOT NULL CHECK (stream IN ('stdout', 'stderr')),
+    start_offset  INTEGER NOT NULL,             -- characters of this stream before the chunk
+    data          TEXT NOT NULL,
+    at_ms         INTEGER NOT NULL
+);
+CREATE INDEX execution_chunks_by_execution ON execution_chunks(execution_id, stream, seq);
+
+CREATE TABLE storage_objects (
+    seq                   INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                    TEXT NOT NULL UNIQUE,
+    name                  TEXT NOT NULL,
+    content_type          TEXT NOT NULL,
+    state                 TEXT NOT NULL,        -- UPLOADING | READ_ONLY | DELETED | ERROR
+    size_bytes            INTEGER,
+    sha256                TEXT,
+    metadata              TEXT NOT NULL DEFAULT '{}',
+    create_time_ms        INTEGER NOT NULL,
+    delete_after_time_ms  INTEGER
+);
+CREATE INDEX storage_objects_by_name ON storage_objects(name, seq);
+
+CREATE TABLE network_policies (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,
+    name            TEXT NOT NULL UNIQUE,
+    description     TEXT,
+    egress          TEXT NOT NULL,              -- JSON, Runloop's egress object
+    create_time_ms  INTEGER NOT NULL,
+    update_time_ms  INTEGER NOT NULL
+);
+
+-- names and times of secrets; their values live in the 0600 secrets file only
+CREATE TABLE secret_records (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,
+    name            TEXT NOT NULL UNIQUE,
+    create_time_ms  INTEGER NOT NULL,
+    update_time_ms  INTEGER NOT NULL
+);
+
+-- a client's idempotency key (x-request-id) -> the object its first attempt made
+CREATE TABLE request_keys (
+    scope           TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    object_id       TEXT NOT NULL,
+    create_time_ms  INTEGER NOT NULL,
+    PRIMARY KEY (scope, key)
+) WITHOUT ROWID;
+
+-- blueprints: several may share a name (a rebuild with other content); newest wins
+CREATE TABLE blueprints_v6 (
+    seq                   INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                    TEXT NOT NULL UNIQUE,
+    name                  TEXT NOT NULL,
+    image                 TEXT NOT NULL,
+    source                TEXT NOT NULL,
+    status                TEXT NOT NULL,
+    create_time_ms        INTEGER NOT NULL,
+    parameters            TEXT,                 -- the API's create body, echoed back
+    content_hash          TEXT,
+    build_log             TEXT NOT NULL DEFAULT '',
+    failure_reason        TEXT,
+    build_finish_time_ms  INTEGER,
+    state                 TEXT NOT NULL DEFAULT 'created'
+);
+INSERT INTO blueprints_v6 (id, name, image, source, status, create_time_ms)
+    SELECT id, name, image, source, status, create_time_ms FROM blueprints
+    ORDER BY create_time_ms;
+DROP TABLE blueprints;
+ALTER TABLE blueprints_v6 RENAME TO blueprints;
+CREATE INDEX blueprints_by_name ON blueprints(name, seq);
+CREATE INDEX blueprints_by_hash ON blueprints(content_hash);
+
+ALTER TABLE snapshots ADD COLUMN status TEXT NOT NULL DEFAULT 'complete';
+ALTER TABLE snapshots ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE snapshots ADD COLUMN commit_message TEXT;
+ALTER TABLE snapshots ADD COLUMN error TEXT;
+ALTER TABLE snapshots ADD COLUMN display_name TEXT;
+
+ALTER TABLE benchmarks ADD COLUMN extras TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE benchmarks ADD COLUMN archive_time_ms INTEGER;
+
+ALTER TABLE scenario_runs ADD COLUMN environment_variables TEXT;
+ALTER TABLE scenario_runs ADD COLUMN secrets_provided TEXT;
+ALTER TABLE scenario_runs ADD COLUMN purpose TEXT;
+
+ALTER TABLE sandboxes ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE sandboxes ADD COLUMN launch_parameters TEXT;   -- as the API client sent them
+ALTER TABLE sandboxes ADD COLUMN initiator TEXT;           -- api | scenario | cli
+ALTER TABLE sandboxes ADD COLUMN keep_alive_from_ms INTEGER;  -- the last keep_alive call
+"""
+
 MIGRATIONS: list[str] = [
     V1_SCENARIOS,
     V2_RUNS,
     V3_SANDBOX_LIFECYCLE,
     V4_RUN_CONTROL,
     V5_RUN_LOOKUPS,
+    V6_LOCAL_API,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -38,13 +38,18 @@ class RunStore(ScenarioStore):
         benchmark_run_id: str | None = None,
         name: str | None = None,
         owner_pid: int | None = None,
+        metadata: dict[str, str] | None = None,
+        environment_variables: dict[str, str] | None = None,
+        secrets_provided: dict[str, str] | None = None,
+        purpose: str | None = None,
     ) -> ScenarioRun:
         run_id = new_id("scenario_run")
         with self.write() as conn:
             conn.execute(
                 "INSERT INTO scenario_runs (id, scenario_id, scenario_version, benchmark_run_id,"
-                " name, state, solution, start_time_ms, owner_pid)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " name, state, solution, start_time_ms, owner_pid, metadata,"
+                " environment_variables, secrets_provided, purpose)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     run_id,
                     scenario_id,
@@ -55,6 +60,10 @@ class RunStore(ScenarioStore):
                     solution,
                     now_ms(),
                     owner_pid,
+                    json.dumps(metadata or {}),
+                    _json_or_none(environment_variables),
+                    _json_or_none(secrets_provided),
+                    purpose,
                 ],
             )
         return self.get_run(run_id)
@@ -168,8 +177,9 @@ class RunStore(ScenarioStore):
         with self.write() as conn:
             conn.execute(
                 "INSERT INTO benchmark_runs (id, benchmark_id, name, state, start_time_ms,"
-                " metadata, purpose, triggered_by, total_cases, case_filter, notes)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " metadata, purpose, triggered_by, total_cases, case_filter, notes,"
+                " environment_variables, secrets_provided)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     run.id,
                     run.benchmark_id,
@@ -182,6 +192,8 @@ class RunStore(ScenarioStore):
                     run.total_cases,
                     json.dumps(run.case_filter) if run.case_filter is not None else None,
                     run.notes,
+                    _json_or_none(run.environment_variables),
+                    _json_or_none(run.secrets_provided),
                 ],
             )
         return self.get_benchmark_run(run.id)
@@ -238,6 +250,36 @@ class RunStore(ScenarioStore):
                 "SELECT id FROM benchmark_runs ORDER BY seq DESC LIMIT ?", [limit]
             ).fetchall()
         return [self.get_benchmark_run(r["id"]) for r in rows]
+
+    def page_benchmark_runs(
+        self,
+        *,
+        benchmark_id: str | None = None,
+        state: str | None = None,
+        name: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        starting_after: str | None = None,
+    ) -> Page[BenchmarkRun]:
+        """Benchmark runs, newest first."""
+        check_limit(limit)
+        filters, params = [], []
+        for column, value in (("benchmark_id", benchmark_id), ("state", state), ("name", name)):
+            if value:
+                filters.append(f"r.{column} = ?")
+                params.append(value)
+        query = KeysetQuery(
+            columns="r.id",
+            source="benchmark_runs r",
+            sort_key=("r.seq",),
+            descending=True,
+            filters=filters,
+            params=params,
+        )
+        with self.read() as conn:
+            cursor = query.cursor(conn, "r.id", starting_after) if starting_after else None
+            rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
+            items = [self.get_benchmark_run(r["id"]) for r in rows]
+        return Page(items, remaining > 0, total, remaining)
 
     def runs_of_benchmark_run(
         self, benchmark_run_id: str, *, with_output: bool = True
@@ -359,6 +401,9 @@ class RunStore(ScenarioStore):
             cache_hit=bool(row["cache_hit"]),
             usage=Usage.model_validate_json(row["usage"]) if row["usage"] else None,
             metadata=json.loads(row["metadata"]),
+            environment_variables=_loads_or_none(row["environment_variables"]),
+            secrets_provided=_loads_or_none(row["secrets_provided"]),
+            purpose=row["purpose"],
             scorer_results=self._results(conn, row["id"], with_output=output) if results else [],
         )
 
@@ -377,6 +422,10 @@ class RunStore(ScenarioStore):
         scenario: str | None = None,
         limit: int = DEFAULT_LIMIT,
         starting_after: str | None = None,
+        benchmark_run_id: str | None = None,
+        state: str | None = None,
+        name: str | None = None,
+        with_results: bool = False,
     ) -> Page[ScenarioRun]:
         """Runs, newest first (``seq`` descending: creation order reversed)."""
         check_limit(limit)
@@ -385,6 +434,14 @@ class RunStore(ScenarioStore):
             if scenario:
                 filters.append("r.scenario_id = ?")
                 params.append(self.resolve_scenario_id(scenario, conn=conn))
+            for column, value in (
+                ("benchmark_run_id", benchmark_run_id),
+                ("state", state),
+                ("name", name),
+            ):
+                if value:
+                    filters.append(f"r.{column} = ?")
+                    params.append(value)
             query = KeysetQuery(
                 columns="r.*",
                 source="scenario_runs r",
@@ -395,7 +452,7 @@ class RunStore(ScenarioStore):
             )
             cursor = query.cursor(conn, "r.id", starting_after) if starting_after else None
             rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
-            items = [self._run(conn, r, results=False) for r in rows]
+            items = [self._run(conn, r, results=with_results, output=False) for r in rows]
         return Page(items, remaining > 0, total, remaining)
 
     def latest_runs(self, scenario_ids: Sequence[str]) -> dict[str, ScenarioRun]:
@@ -421,3 +478,11 @@ class RunStore(ScenarioStore):
             [Solution.AGENT],
         ).fetchone()
         return str(row[0]) if row else ""
+
+
+def _json_or_none(value: Any) -> str | None:
+    return json.dumps(value) if value is not None else None
+
+
+def _loads_or_none(text: str | None) -> Any:
+    return json.loads(text) if text is not None else None

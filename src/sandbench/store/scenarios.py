@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from sandbench.errors import Conflict, InvalidInput, NotFound, Stale
-from sandbench.model.benchmark import Benchmark
+from sandbench.model.benchmark import BENCHMARK_EXTRAS, Benchmark
 from sandbench.model.documents import ParsedScenario
 from sandbench.model.ids import has_prefix, new_id
 from sandbench.model.scenario import Scenario
@@ -309,31 +309,94 @@ class ScenarioStore(Database):
             raise NotFound(f"no benchmark with id or name {ref!r}")
         return str(row["id"])
 
+    def _scenario_ids(self, conn: sqlite3.Connection, refs: list[str]) -> list[str]:
+        ids: list[str] = []
+        for ref in refs:
+            scenario_id = self.resolve_scenario_id(ref, conn=conn)
+            if scenario_id in ids:
+                raise InvalidInput(f"scenario {ref!r} is listed more than once")
+            ids.append(scenario_id)
+        return ids
+
+    def _set_members(self, conn: sqlite3.Connection, bench_id: str, ids: list[str]) -> None:
+        conn.execute("DELETE FROM benchmark_scenarios WHERE benchmark_id = ?", [bench_id])
+        conn.executemany(
+            "INSERT INTO benchmark_scenarios (benchmark_id, scenario_id, position)"
+            " VALUES (?, ?, ?)",
+            [(bench_id, scenario_id, pos) for pos, scenario_id in enumerate(ids)],
+        )
+
     def create_benchmark(
-        self, name: str, scenario_refs: list[str], metadata: dict[str, str] | None = None
+        self,
+        name: str,
+        scenario_refs: list[str],
+        metadata: dict[str, str] | None = None,
+        extras: dict[str, Any] | None = None,
     ) -> Benchmark:
+        """``extras``: Runloop's optional fields (description, attribution, requirements)."""
         if not name.strip():
             raise InvalidInput("benchmark name must not be empty")
         with self.write() as conn:
             if conn.execute("SELECT 1 FROM benchmarks WHERE name = ?", [name]).fetchone():
                 raise Conflict(f"a benchmark is already named {name!r}")
-            ids: list[str] = []
-            for ref in scenario_refs:
-                scenario_id = self.resolve_scenario_id(ref, conn=conn)
-                if scenario_id in ids:
-                    raise InvalidInput(f"scenario {ref!r} is listed more than once")
-                ids.append(scenario_id)
+            ids = self._scenario_ids(conn, scenario_refs)
             bench_id = new_id("benchmark")
             conn.execute(
-                "INSERT INTO benchmarks (id, name, metadata, create_time_ms) VALUES (?, ?, ?, ?)",
-                [bench_id, name, json.dumps(metadata or {}), now_ms()],
+                "INSERT INTO benchmarks (id, name, metadata, create_time_ms, extras)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [bench_id, name, json.dumps(metadata or {}), now_ms(), json.dumps(extras or {})],
             )
-            conn.executemany(
-                "INSERT INTO benchmark_scenarios (benchmark_id, scenario_id, position)"
-                " VALUES (?, ?, ?)",
-                [(bench_id, scenario_id, pos) for pos, scenario_id in enumerate(ids)],
-            )
+            self._set_members(conn, bench_id, ids)
         return self.get_benchmark(bench_id)
+
+    def update_benchmark(
+        self,
+        ref: str,
+        *,
+        name: str | None = None,
+        scenario_refs: list[str] | None = None,
+        add: list[str] | None = None,
+        remove: list[str] | None = None,
+        metadata: dict[str, str] | None = None,
+        extras: dict[str, Any] | None = None,
+    ) -> Benchmark:
+        """Change what is given; ``None`` keeps the old value."""
+        with self.write() as conn:
+            current = self._benchmark(
+                conn,
+                conn.execute(
+                    "SELECT * FROM benchmarks WHERE id = ?",
+                    [self.resolve_benchmark_id(ref, conn=conn)],
+                ).fetchone(),
+            )
+            if name is not None and name != current.name:
+                if not name.strip():
+                    raise InvalidInput("name: must not be empty")
+                if conn.execute("SELECT 1 FROM benchmarks WHERE name = ?", [name]).fetchone():
+                    raise Conflict(f"a benchmark is already named {name!r}")
+            ids = (
+                self._scenario_ids(conn, scenario_refs)
+                if scenario_refs is not None
+                else list(current.scenario_ids)
+            )
+            for scenario_id in self._scenario_ids(conn, add or []):
+                if scenario_id not in ids:
+                    ids.append(scenario_id)
+            dropped = set(self._scenario_ids(conn, remove or []))
+            ids = [i for i in ids if i not in dropped]
+            kept = {k: getattr(current, k) for k in BENCHMARK_EXTRAS}
+            kept.update({k: v for k, v in (extras or {}).items() if v is not None})
+            conn.execute(
+                "UPDATE benchmarks SET name = ?, metadata = ?, extras = ? WHERE id = ?",
+                [
+                    name or current.name,
+                    json.dumps(metadata if metadata is not None else current.metadata),
+                    json.dumps(kept),
+                    current.id,
+                ],
+            )
+            self._set_members(conn, current.id, ids)
+        return self.get_benchmark(current.id)
 
     def get_benchmark(self, ref: str) -> Benchmark:
         with self.read() as conn:
@@ -346,20 +409,35 @@ class ScenarioStore(Database):
             "SELECT scenario_id FROM benchmark_scenarios WHERE benchmark_id = ? ORDER BY position",
             [row["id"]],
         ).fetchall()
+        extras = json.loads(row["extras"] or "{}")
         return Benchmark(
             id=row["id"],
             name=row["name"],
             scenario_ids=[m["scenario_id"] for m in members],
             metadata=json.loads(row["metadata"]),
             create_time_ms=row["create_time_ms"],
+            archived=row["archive_time_ms"] is not None,
+            **{k: extras.get(k) for k in BENCHMARK_EXTRAS},
         )
 
     def list_benchmarks(
-        self, *, limit: int = DEFAULT_LIMIT, starting_after: str | None = None
+        self,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        starting_after: str | None = None,
+        name: str | None = None,
     ) -> Page[Benchmark]:
         check_limit(limit)
+        filters, params = [], []
+        if name:
+            filters.append("b.name LIKE ? ESCAPE '\\'")
+            params.append(_like(name))
         query = KeysetQuery(
-            columns="b.*", source="benchmarks b", sort_key=("b.name COLLATE NOCASE", "b.seq")
+            columns="b.*",
+            source="benchmarks b",
+            sort_key=("b.name COLLATE NOCASE", "b.seq"),
+            filters=filters,
+            params=params,
         )
         with self.read() as conn:
             cursor = query.cursor(conn, "b.id", starting_after) if starting_after else None

@@ -1,0 +1,3 @@
+#!/bin/bash
+set -euo pipefail
+printf 'hello from harbor\n' > /workspace/hello.txt
