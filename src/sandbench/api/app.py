@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from sandbench import __version__
@@ -29,6 +30,9 @@ from sandbench.api.routers import (
 )
 
 EXPIRE_EVERY_S = 60.0
+# Worker threads for blocking routes (SQLite, Podman). Long-polls and event streams hold
+# none while they wait, so this bounds only the work actually being done.
+BLOCKING_WORKERS = 64
 
 # Order matters where paths overlap: /v1/devboxes/disk_snapshots before /v1/devboxes/{id},
 # /v1/scenarios/runs and /scorers before /v1/scenarios/{id}.
@@ -52,6 +56,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         ctx.changes.bind(asyncio.get_running_loop())
+        anyio.to_thread.current_default_thread_limiter().total_tokens = BLOCKING_WORKERS
         expiry = asyncio.create_task(_expire_objects(ctx))
         try:
             yield
