@@ -1,4 +1,6 @@
-"""The core (model, store, engine, scoring, runner) never imports Textual.
+"""The core (model, store, engine, scoring, runner) never imports Textual, nor the API
+server's frameworks; the adapters (tui, cli, api) never import each other's insides, and
+the API talks to SQLite and Podman only through the core.
 
 Checked twice: statically, over every import statement in the core's source, and at run
 time, by importing the core in a fresh interpreter and looking at ``sys.modules``.
@@ -16,6 +18,7 @@ import sandbench
 PACKAGE = Path(sandbench.__file__).parent
 CORE = ("model", "store", "engine", "scoring", "runner")
 UI_LIBRARIES = ("textual", "rich")
+SERVER_LIBRARIES = ("fastapi", "starlette", "hypercorn", "uvicorn", "ray", "anyio")
 
 
 def core_packages() -> list[str]:
@@ -46,6 +49,36 @@ def test_core_source_has_no_ui_imports() -> None:
                 if root in UI_LIBRARIES or module.startswith("sandbench.tui"):
                     offenders.append(f"{path.relative_to(PACKAGE)} imports {module}")
     assert offenders == []
+
+
+def test_core_source_has_no_server_imports() -> None:
+    offenders = [
+        f"{path.relative_to(PACKAGE)} imports {module}"
+        for name in core_packages()
+        for path in (PACKAGE / name).rglob("*.py")
+        for module in imported_modules(path)
+        if module.split(".")[0] in SERVER_LIBRARIES or module.startswith("sandbench.api")
+    ]
+    assert offenders == []
+
+
+def test_the_api_is_an_adapter_over_the_core() -> None:
+    """No SQLite or Podman in the API (routes call the core), and no TUI or CLI in it."""
+    offenders = [
+        f"{path.relative_to(PACKAGE)} imports {module}"
+        for path in (PACKAGE / "api").rglob("*.py")
+        for module in imported_modules(path)
+        if module.split(".")[0] in ("sqlite3", "podman", "textual")
+        or module.startswith(("sandbench.tui", "sandbench.cli"))
+    ]
+    assert offenders == []
+    tui_offenders = [
+        f"{path.relative_to(PACKAGE)} imports {module}"
+        for path in (PACKAGE / "tui").rglob("*.py")
+        for module in imported_modules(path)
+        if module.split(".")[0] in SERVER_LIBRARIES or module.startswith("sandbench.api")
+    ]
+    assert tui_offenders == []
 
 
 def test_importing_the_core_loads_no_textual() -> None:

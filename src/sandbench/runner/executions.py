@@ -28,6 +28,14 @@ from sandbench.store import Store
 
 DEFAULT_WORKERS = 64
 POLL_S = 0.25  # how often a waiter re-reads the store for changes made by other processes
+BOOT_WAIT_S = 600.0  # a command sent while its sandbox still boots waits for it
+BOOTING = {SandboxState.PROVISIONING, SandboxState.INITIALIZING, SandboxState.RESUMING}
+SETTLED = {
+    SandboxState.RUNNING,
+    SandboxState.SUSPENDED,
+    SandboxState.FAILURE,
+    SandboxState.SHUTDOWN,
+}
 
 
 class Executions:
@@ -125,6 +133,8 @@ class Executions:
                 self._notify(execution_id, sandbox_id)
 
         try:
+            if self.store.get_sandbox(sandbox_id).status in BOOTING:  # asked for early
+                self.engine.wait_for(sandbox_id, SETTLED, timeout=BOOT_WAIT_S)
             self.store.start_execution(execution_id)
             self._notify(execution_id, sandbox_id)
             result = self.engine.exec(
