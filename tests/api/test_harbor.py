@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,10 +44,36 @@ def require_harbor() -> None:
     need(version.stdout.strip() == "0.25.0", f"Harbor is {version.stdout or version.stderr!r}")
 
 
-def tail(path: Path, lines: int = 60) -> str:
+def tail(path: Path, lines: int = 30, width: int = 400) -> str:
     if not path.is_file():
         return f"({path.name}: none)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    text = path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n".join(line[:width] for line in text)
+
+
+HTTP_LINE = re.compile(r'HTTP Request: (\S+) (\S+) "HTTP/[\d.]+ (\d+)')
+
+
+def requests_seen(log: Path) -> str:
+    """What the SDK sent (RUNLOOP_LOG=debug): the failed requests, then the last ones."""
+    if not log.is_file():
+        return "(no log)"
+    seen = [m.groups() for m in HTTP_LINE.finditer(log.read_text(errors="replace"))]
+    # a 408 is a long-poll's "not yet" (wait_for_status), not a failure
+    failed = [f"{m} {u} -> {s}" for m, u, s in seen if int(s) >= 400 and s != "408"]
+    last = [f"{m} {u} -> {s}" for m, u, s in seen[-12:]]
+    return f"{len(seen)} requests; failed: {failed or 'none'}\nlast:\n  " + "\n  ".join(last)
+
+
+def explain(trials: Path, name: str) -> str:
+    trial = trials / name
+    return (
+        f"--- requests\n{requests_seen(trials / f'{name}.harbor.log')}\n"
+        f"--- agent/oracle.txt\n{tail(trial / 'agent' / 'oracle.txt', 10)}\n"
+        f"--- verifier/test-stdout.txt\n{tail(trial / 'verifier' / 'test-stdout.txt', 10)}\n"
+        f"--- exception.txt\n{tail(trial / 'exception.txt', 8)}\n"
+        f"(full log: {trials / f'{name}.harbor.log'})"
+    )
 
 
 def run_trial(api_server: Any, task: Path, trials: Path, name: str) -> dict[str, Any]:
@@ -82,7 +109,9 @@ def run_trial(api_server: Any, task: Path, trials: Path, name: str) -> dict[str,
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-            pytest.fail(f"harbor trial {name} still running after {TRIAL_TIMEOUT}s\n{tail(log)}")
+            pytest.fail(
+                f"harbor trial {name} still running after {TRIAL_TIMEOUT}s\n{explain(trials, name)}"
+            )
     trial_dir = trials / name
     result_path = trial_dir / "result.json"
     assert process.returncode == 0, f"harbor exited {process.returncode}\n{tail(log)}"
@@ -91,7 +120,7 @@ def run_trial(api_server: Any, task: Path, trials: Path, name: str) -> dict[str,
     error = result.get("exception_info")
     assert error is None, (
         f"trial {name} failed: {error['exception_type']}: {error['exception_message']}\n"
-        f"--- trial.log\n{tail(trial_dir / 'trial.log')}\n--- harbor output\n{tail(log)}"
+        f"{explain(trials, name)}"
     )
     return result
 
@@ -110,7 +139,7 @@ def test_harbor_oracle_trial_through_runloop_environment(api_server: Any, tmp_pa
     trials = tmp_path / "trials"
 
     solved = run_trial(api_server, TASK, trials, "oracle")
-    assert reward(solved) == 1.0, tail(trials / "oracle" / "verifier" / "test-stdout.txt")
+    assert reward(solved) == 1.0, explain(trials, "oracle")
     assert (trials / "oracle" / "verifier" / "reward.txt").read_text().strip() == "1"
 
     # The same task (same name, so Harbor reuses the blueprint it built) with a
@@ -119,5 +148,5 @@ def test_harbor_oracle_trial_through_runloop_environment(api_server: Any, tmp_pa
     shutil.copytree(TASK, unsolved)
     (unsolved / "solution" / "solve.sh").write_text("#!/bin/bash\nexit 0\n")
     result = run_trial(api_server, unsolved, trials, "nop")
-    assert reward(result) == 0.0
+    assert reward(result) == 0.0, explain(trials, "nop")
     assert (trials / "nop" / "verifier" / "reward.txt").read_text().strip() == "0"

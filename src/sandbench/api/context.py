@@ -83,6 +83,7 @@ class ApiContext:
         self.devboxes = Devboxes(self.store, self.engine)
         self.snapshots = Snapshots(self.store, self.engine)
         self.changes = Changes(self.bus)
+        self.runner.recover_external()  # scoring a stopped server was doing starts again
 
     def key_lock(self, scope: str, key: str) -> asyncio.Lock:
         return self._key_locks.setdefault((scope, key), asyncio.Lock())
@@ -101,6 +102,8 @@ class ApiContext:
             await self.changes.wait(remaining)
 
     def close(self) -> None:
+        """Before the engine goes: what it cuts short is left to the next start."""
+        self.runner.stopping.set()
         self.changes.close()
         self.executions.close()
 

@@ -14,7 +14,12 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sandbench.engine.errors import EngineError, HostCannotEnforce, ImageMissing
+from sandbench.engine.errors import (
+    EngineError,
+    HostCannotEnforce,
+    ImageMissing,
+    MissingRequirements,
+)
 from sandbench.errors import Conflict, InvalidInput, NotFound, SandbenchError
 from sandbench.model.documents import DocumentError
 
@@ -59,7 +64,7 @@ def status_for(error: SandbenchError) -> int:
         return 404
     if isinstance(error, Conflict):
         return 409
-    if isinstance(error, InvalidInput | HostCannotEnforce | ImageMissing):
+    if isinstance(error, InvalidInput | HostCannotEnforce | ImageMissing | MissingRequirements):
         return 400
     if isinstance(error, EngineError):
         return 500

@@ -50,6 +50,7 @@ class Executions:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="execution")
         self._markers: dict[str, tuple[str, str]] = {}  # execution -> (sandbox, marker)
         self._killed: set[str] = set()
+        self._closing = threading.Event()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._pid, self._start = os.getpid(), process_start(os.getpid())
@@ -57,6 +58,7 @@ class Executions:
         self.recover()
 
     def close(self) -> None:
+        self._closing.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
         with contextlib.suppress(ValueError):
             self.engine.on_transition.remove(self._sandbox_changed)
@@ -158,6 +160,8 @@ class Executions:
                 with contextlib.suppress(Exception):
                     write(name, stream.flush())
             reason = str(error) if isinstance(error, SandbenchError) else repr(error)
+            if self._closing.is_set():
+                reason = "interrupted: the sandbench process running it stopped"
             with contextlib.suppress(Exception):
                 self.store.finish_execution(execution_id, None, failure=reason)
         finally:

@@ -55,6 +55,9 @@ class Runner:
         self.bus = bus or EventBus()
         self._cancel: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
+        # set when this process stops (the server's Ctrl-C): work cut short by it is left
+        # for the next process to pick up, never recorded as a failure
+        self.stopping = threading.Event()
 
     # ------------------------------------------------------------------ public
 
@@ -185,7 +188,15 @@ class Runner:
             spec = spec.model_copy(update={"idle": RUN_SANDBOX_IDLE, "keep_alive_seconds": None})
         spec = spec.model_copy(update={"scenario_run_id": run.id})
         try:
-            sandbox = self.engine.provision(spec, detach=True, initiator="scenario")
+            sandbox = self.engine.provision(
+                spec,
+                detach=True,
+                initiator="scenario",
+                # what the devbox shows: the run profile's launch parameters, else the scenario's
+                launch_parameters=(launch or scenario.launch).model_dump(
+                    mode="json", exclude_none=True
+                ),
+            )
         except SandbenchError as error:
             self._finish(run.id, RunState.FAILED, f"infrastructure: {error}")
             raise
@@ -198,7 +209,11 @@ class Runner:
         try:
             self.engine.start(sandbox_id)
         except SandbenchError as error:
-            if not self.store.get_run(run_id, with_output=False).state.finished:
+            if self.store.get_run(run_id, with_output=False).state.finished:
+                return
+            if self.store.cancel_requested(run_id):  # its sandbox went with the cancel
+                self._finish(run_id, RunState.CANCELED, "canceled")
+            else:
                 self._finish(run_id, RunState.FAILED, f"infrastructure: {error}")
 
     def score_external(self, run_id: str) -> ScenarioRun:
@@ -214,6 +229,7 @@ class Runner:
             raise InvalidInput(f"run {run.id} has no sandbox to score in")
         scenario = self.store.get_scenario(run.scenario_id, run.scenario_version).scenario
         self.store.set_run_state(run.id, RunState.SCORING)
+        self.store.update_run(run.id, owner_pid=os.getpid())  # who scores it, for recovery
         self._emit_state(run.id, RunState.SCORING)
         self._background(f"score-{run.id}", self._score_external, run.id, scenario, run.sandbox_id)
         return self.store.get_run(run.id)
@@ -228,10 +244,41 @@ class Runner:
         except RunCanceled:
             self._finish(run_id, RunState.CANCELED, "canceled")
         except SandbenchError as error:
-            self._finish(run_id, RunState.FAILED, f"infrastructure: {error}")
+            if self.stopping.is_set():  # left `scoring`: the next server scores it again
+                return
+            # a cancel shuts the sandbox down under the scorer: that is no failure
+            if cancel.is_set() or self.store.cancel_requested(run_id):
+                self._finish(run_id, RunState.CANCELED, "canceled")
+            else:
+                self._finish(run_id, RunState.FAILED, f"infrastructure: {error}")
         finally:
             with self._lock:
                 self._cancel.pop(run_id, None)
+
+    def recover_external(self) -> list[str]:
+        """Client-driven runs whose scoring died with its process (a server stopped or
+        killed mid-score) score again: their interrupted attempts end as errors, and the
+        client, still polling for ``scored``, gets it. Returns the runs rescored."""
+        rescored = []
+        for run in self.store.runs_in_state(RunState.SCORING, Solution.EXTERNAL):
+            owner = self.store.run_owner(run.id)
+            if owner is not None and _pid_alive(owner):
+                continue
+            for result in run.scorer_results:
+                if result.state == ScorerState.RUNNING:
+                    self.store.finish_scorer(
+                        result.id,
+                        ScorerState.ERROR,
+                        details={"reason": "interrupted: the process scoring it exited"},
+                    )
+            assert run.sandbox_id is not None
+            scenario = self.store.get_scenario(run.scenario_id, run.scenario_version).scenario
+            self.store.update_run(run.id, owner_pid=os.getpid())
+            self._background(
+                f"rescore-{run.id}", self._score_external, run.id, scenario, run.sandbox_id
+            )
+            rescored.append(run.id)
+        return rescored
 
     def complete_external(self, run_id: str) -> ScenarioRun:
         """A scored run becomes ``completed`` (its total kept) and its sandbox goes."""
@@ -440,7 +487,13 @@ class Runner:
             for name, stream in streams.items():
                 write(name, stream.flush())
             finished = self.store.finish_scorer(
-                result.id, ScorerState.ERROR, details={"reason": f"infrastructure: {error}"}
+                result.id,
+                ScorerState.ERROR,
+                details={
+                    "reason": "interrupted: this sandbench process stopped"
+                    if self.stopping.is_set()
+                    else f"infrastructure: {error}"
+                },
             )
             self.bus.emit(ScorerFinished(run_id, finished))
             raise
@@ -473,6 +526,16 @@ class Runner:
         run = self.store.get_run(run_id)
         self.bus.emit(RunFinished(run_id, run))
         return run
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 __all__ = ["RunCanceled", "Runner"]

@@ -25,7 +25,7 @@ from sandbench.model.runs import (
 )
 from sandbench.store.database import now_ms
 from sandbench.store.pagination import DEFAULT_LIMIT, KeysetQuery, Page, check_limit
-from sandbench.store.scenarios import ScenarioStore
+from sandbench.store.scenarios import ScenarioStore, _like
 
 
 class RunStore(ScenarioStore):
@@ -107,6 +107,7 @@ class RunStore(ScenarioStore):
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         allowed = {
+            "owner_pid",
             "cache_key",
             "cache_hit",
             "sandbox_id",
@@ -124,6 +125,23 @@ class RunStore(ScenarioStore):
                 f"UPDATE scenario_runs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
                 [*fields.values(), run_id],
             )
+
+    def runs_in_state(self, state: RunState, solution: Solution | None = None) -> list[ScenarioRun]:
+        with self.read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM scenario_runs WHERE state = ? AND (? IS NULL OR solution = ?)"
+                " ORDER BY seq",
+                [state, solution, solution],
+            ).fetchall()
+            return [self._run(conn, r, results=True, output=False) for r in rows]
+
+    def run_owner(self, run_id: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT owner_pid FROM scenario_runs WHERE id = ?", [run_id]
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no run {run_id!r}")
+        return int(row["owner_pid"]) if row["owner_pid"] is not None else None
 
     def request_cancel(self, run_id: str) -> None:
         with self.write() as conn:
@@ -259,14 +277,18 @@ class RunStore(ScenarioStore):
         name: str | None = None,
         limit: int = DEFAULT_LIMIT,
         starting_after: str | None = None,
+        search: str | None = None,
     ) -> Page[BenchmarkRun]:
-        """Benchmark runs, newest first."""
+        """Benchmark runs, newest first; ``search`` matches the id or part of the name."""
         check_limit(limit)
         filters, params = [], []
         for column, value in (("benchmark_id", benchmark_id), ("state", state), ("name", name)):
             if value:
                 filters.append(f"r.{column} = ?")
                 params.append(value)
+        if search:
+            filters.append("(r.id = ? OR r.name LIKE ? ESCAPE '\\')")
+            params.extend([search, _like(search)])
         query = KeysetQuery(
             columns="r.id",
             source="benchmark_runs r",
@@ -426,8 +448,10 @@ class RunStore(ScenarioStore):
         state: str | None = None,
         name: str | None = None,
         with_results: bool = False,
+        search: str | None = None,
     ) -> Page[ScenarioRun]:
-        """Runs, newest first (``seq`` descending: creation order reversed)."""
+        """Runs, newest first (``seq`` descending: creation order reversed); ``search``
+        matches the id or part of the name."""
         check_limit(limit)
         with self.read() as conn:
             filters, params = [], []
@@ -442,6 +466,9 @@ class RunStore(ScenarioStore):
                 if value:
                     filters.append(f"r.{column} = ?")
                     params.append(value)
+            if search:
+                filters.append("(r.id = ? OR r.name LIKE ? ESCAPE '\\')")
+                params.extend([search, _like(search)])
             query = KeysetQuery(
                 columns="r.*",
                 source="scenario_runs r",

@@ -130,8 +130,11 @@ class ScenarioStore(Database):
         limit: int = DEFAULT_LIMIT,
         starting_after: str | None = None,
         include_archived: bool = False,
+        search: str | None = None,
+        validation_type: str | None = None,
     ) -> Page[ScenarioRecord]:
-        """Scenarios ordered by name (case-insensitive); ``name`` matches a substring."""
+        """Scenarios ordered by name (case-insensitive); ``name`` matches a substring,
+        ``search`` the id or a substring of the name."""
         check_limit(limit)
         filters: list[str] = []
         params: list[Any] = []
@@ -140,6 +143,15 @@ class ScenarioStore(Database):
         if name:
             filters.append("s.name LIKE ? ESCAPE '\\'")
             params.append(_like(name))
+        if search:
+            filters.append("(s.id = ? OR s.name LIKE ? ESCAPE '\\')")
+            params.extend([search, _like(search)])
+        if validation_type:
+            filters.append(
+                "s.id IN (SELECT scenario_id FROM scenario_versions WHERE version ="
+                " s.current_version AND json_extract(document, '$.validation_type') = ?)"
+            )
+            params.append(validation_type)
         with self.read() as conn:
             if benchmark:
                 bench_id = self.resolve_benchmark_id(benchmark, conn=conn)
@@ -426,12 +438,16 @@ class ScenarioStore(Database):
         limit: int = DEFAULT_LIMIT,
         starting_after: str | None = None,
         name: str | None = None,
+        search: str | None = None,
     ) -> Page[Benchmark]:
         check_limit(limit)
         filters, params = [], []
         if name:
             filters.append("b.name LIKE ? ESCAPE '\\'")
             params.append(_like(name))
+        if search:
+            filters.append("(b.id = ? OR b.name LIKE ? ESCAPE '\\')")
+            params.extend([search, _like(search)])
         query = KeysetQuery(
             columns="b.*",
             source="benchmarks b",

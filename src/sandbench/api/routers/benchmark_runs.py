@@ -21,11 +21,13 @@ def list_runs(
     benchmark_id: str | None = None,
     state: str | None = None,
     name: str | None = None,
+    search: str | None = None,
 ) -> dict[str, Any]:
     page = context(request).store.page_benchmark_runs(
         benchmark_id=benchmark_id,
         state=state,
         name=name,
+        search=search,
         limit=limit,
         starting_after=starting_after,
     )
@@ -44,12 +46,14 @@ def scenario_runs(
     limit: int = Query(20),
     starting_after: str | None = None,
     state: str | None = None,
+    search: str | None = None,
 ) -> dict[str, Any]:
     store = context(request).store
     store.get_benchmark_run(run_id)
     page = store.list_runs(
         benchmark_run_id=run_id,
         state=state,
+        search=search,
         limit=limit,
         starting_after=starting_after,
         with_results=True,

@@ -67,9 +67,10 @@ def list_benchmarks(
     limit: int = Query(20),
     starting_after: str | None = None,
     name: str | None = None,
+    search: str | None = None,
 ) -> dict[str, Any]:
     page = context(request).store.list_benchmarks(
-        name=name, limit=limit, starting_after=starting_after
+        name=name, search=search, limit=limit, starting_after=starting_after
     )
     return page_body("benchmarks", page, views.benchmark)
 

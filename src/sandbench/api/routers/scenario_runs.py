@@ -25,12 +25,14 @@ def list_runs(
     benchmark_run_id: str | None = None,
     state: str | None = None,
     name: str | None = None,
+    search: str | None = None,
 ) -> dict[str, Any]:
     page = context(request).store.list_runs(
         scenario=scenario_id,
         benchmark_run_id=benchmark_run_id,
         state=state,
         name=name,
+        search=search,
         limit=limit,
         starting_after=starting_after,
         with_results=True,

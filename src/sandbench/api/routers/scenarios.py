@@ -41,9 +41,16 @@ def list_scenarios(
     starting_after: str | None = None,
     name: str | None = None,
     benchmark_id: str | None = None,
+    search: str | None = None,
+    validation_type: str | None = None,
 ) -> dict[str, Any]:
     page = context(request).store.list_scenarios(
-        name=name, benchmark=benchmark_id, limit=limit, starting_after=starting_after
+        name=name,
+        benchmark=benchmark_id,
+        limit=limit,
+        starting_after=starting_after,
+        search=search,
+        validation_type=validation_type,
     )
     return page_body("scenarios", page, views.scenario)
 

@@ -32,9 +32,14 @@ async def create(request: Request) -> dict[str, Any]:
 
 @router.get("")
 def list_scorers(
-    request: Request, limit: int = Query(20), starting_after: str | None = None
+    request: Request,
+    limit: int = Query(20),
+    starting_after: str | None = None,
+    search: str | None = None,
 ) -> dict[str, Any]:
     scorers = context(request).store.list_custom_scorers()
+    if search:  # the id, or part of the type
+        scorers = [s for s in scorers if s.id == search or search.lower() in s.type.lower()]
     return page_body("scorers", list_page(scorers, limit, starting_after), views.scorer)
 
 
