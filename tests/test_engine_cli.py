@@ -15,7 +15,7 @@ import pytest
 from sandbench.engine import Engine, PodmanUnavailable
 from sandbench.engine.service import Connection, connect, start_private
 from sandbench.model import SandboxState
-from sandbench.store import Store
+from sandbench.store import Store, open_store
 from tests.engine_support import (
     containers_of,
     in_terminal,
@@ -150,6 +150,21 @@ def test_exec_timeout_and_errors_through_the_cli(imported: str) -> None:
     assert gone.returncode == 1 and "shutdown" in gone.stderr
     unknown = sandbench("sandboxes", "exec", "dbx_nope", "--", "true")
     assert unknown.returncode == 1 and "no sandbox" in unknown.stderr
+
+
+def test_cli_execs_are_recorded_in_the_activity_log(imported: str) -> None:
+    """An agent driving its sandbox with `sandboxes exec` shows in the activity log too."""
+    sandbox_id = sandbench("sandboxes", "create", imported).stdout.strip()
+    try:
+        ran = sandbench("sandboxes", "exec", sandbox_id, "--", "sh", "-c", "echo out; exit 3")
+        assert ran.returncode == 3 and ran.stdout == "out\n"
+    finally:
+        sandbench("sandboxes", "rm", sandbox_id)
+    with open_store() as store:
+        [execution] = store.list_executions(sandbox_id, with_output=True).items
+    assert execution.command == "sh -c 'echo out; exit 3'"
+    assert (execution.origin, execution.exit_status, execution.stdout) == ("cli", 3, "out\n")
+    assert execution.status == "completed" and execution.duration_ms is not None
 
 
 def test_interactive_shell_in_a_real_terminal(imported: str) -> None:

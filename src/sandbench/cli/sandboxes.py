@@ -9,6 +9,8 @@ from sandbench.cli.output import add_env_option, emit_json, note, parse_env, tab
 from sandbench.cli.session import engine_session
 from sandbench.errors import InvalidInput
 from sandbench.model.sandbox import Sandbox, SandboxState
+from sandbench.runner import EventBus
+from sandbench.runner.executions import Executions
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -137,10 +139,16 @@ def cmd_exec(args: argparse.Namespace) -> int:
         target.write(text)
         target.flush()
 
-    with engine_session(recover=False) as (_store, engine):
-        result = engine.exec(
-            args.sandbox, command, timeout=args.timeout, workdir=args.workdir, on_output=show
-        )
+    with engine_session(recover=False) as (store, engine):
+        # recorded like the API's executions: the sandbox's activity log shows it
+        executions = Executions(store, engine, EventBus())
+        try:
+            _execution, result = executions.run(
+                args.sandbox, command, timeout=args.timeout, workdir=args.workdir, on_output=show
+            )
+        finally:
+            executions.close()
+    assert result is not None
     if result.timed_out:
         note(f"sandbench: killed after {args.timeout:g}s")
     return result.exit_code

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from sandbench import secrets
 from sandbench.engine import Engine
+from sandbench.engine.execs import ExecResult, OutputCallback
 from sandbench.engine.sandboxes import process_start
 from sandbench.errors import InvalidInput, SandbenchError
 from sandbench.model.execution import Execution, ExecutionStatus
@@ -36,6 +39,26 @@ SETTLED = {
     SandboxState.FAILURE,
     SandboxState.SHUTDOWN,
 }
+
+
+class SandboxEnded(InvalidInput):
+    """A command for a sandbox that has ended: permanent (HTTP 400), though not a typo
+    (the CLI's exit code stays 1, as for the engine's own refusal)."""
+
+    exit_code = 1
+
+
+@dataclass
+class _Job:
+    execution_id: str
+    sandbox_id: str
+    command: str | list[str]
+    marker: str  # names its processes, for kill
+    secret_values: list[str]
+    user: str | None = None
+    workdir: str | None = None
+    env: dict[str, str] | None = None
+    timeout: float | None = None
 
 
 class Executions:
@@ -78,19 +101,52 @@ class Executions:
         origin: str = "api",
     ) -> Execution:
         """Record the command and start it on the pool; returns at once (``queued``)."""
-        if not command.strip():
+        job = self._record(sandbox_id, command, user, shell_name, workdir, env, timeout, origin)
+        self._pool.submit(self._run, job)
+        return self.store.get_execution(job.execution_id, with_output=False)
+
+    def run(
+        self,
+        sandbox_id: str,
+        command: str | list[str],
+        *,
+        user: str | None = None,
+        workdir: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float | None = None,
+        origin: str = "cli",
+        on_output: OutputCallback | None = None,
+    ) -> tuple[Execution, ExecResult | None]:
+        """Record the command and run it here, to the end (the CLI's ``sandboxes exec``);
+        ``on_output`` sees the output as it comes (redacted, as stored)."""
+        job = self._record(sandbox_id, command, user, None, workdir, env, timeout, origin)
+        result = self._run(job, on_output)
+        return self.store.get_execution(job.execution_id), result
+
+    def _record(
+        self,
+        sandbox_id: str,
+        command: str | list[str],
+        user: str | None,
+        shell_name: str | None,
+        workdir: str | None,
+        env: dict[str, str] | None,
+        timeout: float | None,
+        origin: str,
+    ) -> _Job:
+        text = command if isinstance(command, str) else shlex.join(command)
+        if not text.strip():
             raise InvalidInput("command: must not be empty")
         sandbox = self.store.get_sandbox(sandbox_id)
         if sandbox.status.terminal:
-            raise InvalidInput(
-                f"devbox {sandbox.id} is {sandbox.status.value}; it runs no more commands"
+            raise SandboxEnded(
+                f"sandbox {sandbox.id} is {sandbox.status.value}; it runs no more commands"
             )
         spec = sandbox.spec
         values = list(secrets.get_values((spec.secret_env if spec else {}).values()).values())
-        redact = secrets.redactor(values)
         execution = self.store.create_execution(
             sandbox.id,
-            redact(command),
+            secrets.redactor(values)(text),
             user=user or (str(spec.user.username) if spec and spec.user else None),
             working_directory=workdir or (spec.working_directory if spec else None),
             shell_name=shell_name,
@@ -98,41 +154,22 @@ class Executions:
             owner_pid=self._pid,
             owner_start=self._start,
         )
-        marker = uuid.uuid4().hex
+        job = _Job(execution.id, sandbox.id, command, uuid.uuid4().hex, values)
+        job.user, job.workdir, job.env, job.timeout = user, workdir, env, timeout
         with self._lock:
-            self._markers[execution.id] = (sandbox.id, marker)
-        self._pool.submit(
-            self._run,
-            execution.id,
-            sandbox.id,
-            command,
-            marker,
-            values,
-            user,
-            workdir,
-            env,
-            timeout,
-        )
-        return execution
+            self._markers[execution.id] = (sandbox.id, job.marker)
+        return job
 
-    def _run(
-        self,
-        execution_id: str,
-        sandbox_id: str,
-        command: str,
-        marker: str,
-        secret_values: list[str],
-        user: str | None,
-        workdir: str | None,
-        env: dict[str, str] | None,
-        timeout: float | None,
-    ) -> None:
-        streams = {name: RedactingStream(secret_values) for name in ("stdout", "stderr")}
+    def _run(self, job: _Job, echo: OutputCallback | None = None) -> ExecResult | None:
+        execution_id, sandbox_id = job.execution_id, job.sandbox_id
+        streams = {name: RedactingStream(job.secret_values) for name in ("stdout", "stderr")}
 
         def write(stream: str, text: str) -> None:
             if text:
                 self.store.append_execution_output(execution_id, stream, text)
                 self._notify(execution_id, sandbox_id)
+                if echo is not None:
+                    echo(stream, text)
 
         try:
             if self.store.get_sandbox(sandbox_id).status in BOOTING:  # asked for early
@@ -141,12 +178,12 @@ class Executions:
             self._notify(execution_id, sandbox_id)
             result = self.engine.exec(
                 sandbox_id,
-                command,
-                env=env,
-                workdir=workdir,
-                user=user,
-                timeout=timeout,
-                marker=marker,
+                job.command,
+                env=job.env,
+                workdir=job.workdir,
+                user=job.user,
+                timeout=job.timeout,
+                marker=job.marker,
                 on_output=lambda stream, text: write(stream, streams[stream].feed(text)),
             )
             for name, stream in streams.items():
@@ -155,6 +192,7 @@ class Executions:
                 killed = execution_id in self._killed
             failure = "killed" if killed else "timed out" if result.timed_out else None
             self.store.finish_execution(execution_id, result.exit_code, failure=failure)
+            return result
         except BaseException as error:  # the sandbox died or Podman failed: no exit status
             for name, stream in streams.items():
                 with contextlib.suppress(Exception):
@@ -164,6 +202,9 @@ class Executions:
                 reason = "interrupted: the sandbench process running it stopped"
             with contextlib.suppress(Exception):
                 self.store.finish_execution(execution_id, None, failure=reason)
+            if echo is not None:  # the caller (the CLI) reports the error itself
+                raise
+            return None
         finally:
             with self._lock:
                 self._markers.pop(execution_id, None)
