@@ -479,15 +479,20 @@ class SandboxStore(Database):
         return Page([_snapshot(r) for r in rows], remaining > 0, total, remaining)
 
 
+def _columns(row: sqlite3.Row) -> dict[str, Any]:
+    """The row's own columns, without the sort keys (``_k0``…) a keyset page adds."""
+    return {k: v for k, v in dict(row).items() if not (k.startswith("_k") and k[2:].isdigit())}
+
+
 def _blueprint(row: sqlite3.Row) -> Blueprint:
-    data = dict(row)
+    data = _columns(row)
     data.pop("seq", None)
     data["parameters"] = json.loads(data["parameters"]) if data["parameters"] else None
     return Blueprint(**data)
 
 
 def _snapshot(row: sqlite3.Row) -> Snapshot:
-    data = dict(row)
+    data = _columns(row)
     data["metadata"] = json.loads(data["metadata"] or "{}")
     return Snapshot(**data)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile  # request.form() gives these
 
 from sandbench.api.context import blocking
 from sandbench.api.errors import ApiError
 from sandbench.api.requests import Body, context, parse
+from sandbench.api.routers.devboxes import require_live
 from sandbench.engine.errors import EngineError
 from sandbench.errors import NotFound
 
@@ -31,13 +33,18 @@ class DownloadBody(Body):
 
 def _read(request: Request, devbox_id: str, path: str) -> bytes:
     ctx = context(request)
-    ctx.store.get_sandbox(devbox_id)  # 404 for an unknown devbox
+    require_live(ctx, devbox_id, "read files")  # 404 for an unknown devbox
     try:
         return ctx.engine.read_file(devbox_id, path)
     except EngineError as error:
         if "cannot read" in str(error) or "not a file" in str(error):
             raise NotFound(f"{path}: no such file in devbox {devbox_id}") from None
         raise
+
+
+def _write(ctx: Any, devbox_id: str, path: str, data: str | bytes) -> None:
+    require_live(ctx, devbox_id, "write files")
+    ctx.engine.write_file(devbox_id, path, data)
 
 
 @router.post("/read_file_contents")
@@ -51,7 +58,7 @@ async def read_file_contents(request: Request, devbox_id: str) -> Response:
 async def write_file_contents(request: Request, devbox_id: str) -> dict[str, Any]:
     ctx = context(request)
     body = await parse(request, WriteBody)
-    await blocking(ctx.engine.write_file, devbox_id, body.file_path, body.contents)
+    await blocking(_write, ctx, devbox_id, body.file_path, body.contents)
     return {
         "devbox_id": devbox_id,
         "exit_status": 0,
@@ -73,7 +80,7 @@ async def upload_file(request: Request, devbox_id: str) -> dict[str, Any]:
     if upload is None:
         raise ApiError(400, "file: the file part is missing")
     data = await upload.read() if isinstance(upload, UploadFile) else str(upload).encode()
-    await blocking(ctx.engine.write_file, devbox_id, path, data)
+    await blocking(_write, ctx, devbox_id, path, data)
     return {}
 
 

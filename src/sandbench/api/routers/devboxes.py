@@ -166,14 +166,27 @@ def shutdown(request: Request, devbox_id: str, force: bool | None = None) -> dic
     return views.devbox(ctx.engine.shutdown(devbox_id, ShutdownReason.API_SHUTDOWN))
 
 
+def require_live(ctx: Any, devbox_id: str, action: str) -> Sandbox:
+    """A shut-down or failed devbox does nothing more: a permanent 400 (the engine's own
+    error would be a 5xx, which clients take for a passing failure)."""
+    sandbox: Sandbox = ctx.store.get_sandbox(devbox_id)
+    if sandbox.status.terminal:
+        raise ApiError(400, f"devbox {sandbox.id} is {sandbox.status.value}; it cannot {action}")
+    return sandbox
+
+
 @router.post("/{devbox_id}/suspend")
 def suspend(request: Request, devbox_id: str) -> dict[str, Any]:
-    return views.devbox(context(request).engine.suspend(devbox_id))
+    ctx = context(request)
+    require_live(ctx, devbox_id, "be suspended")
+    return views.devbox(ctx.engine.suspend(devbox_id))
 
 
 @router.post("/{devbox_id}/resume")
 def resume(request: Request, devbox_id: str) -> dict[str, Any]:
-    return views.devbox(context(request).engine.resume(devbox_id))
+    ctx = context(request)
+    require_live(ctx, devbox_id, "be resumed")
+    return views.devbox(ctx.engine.resume(devbox_id))
 
 
 @router.post("/{devbox_id}/keep_alive")

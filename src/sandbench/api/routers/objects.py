@@ -15,7 +15,9 @@ from fastapi.responses import StreamingResponse
 from sandbench.api import views
 from sandbench.api.auth import check_signature, require_token, signed_url
 from sandbench.api.context import blocking
+from sandbench.api.errors import ApiError
 from sandbench.api.requests import Body, context, once, page_body, parse
+from sandbench.model.storage import ObjectState, StorageObject
 from sandbench.store import Page
 
 router = APIRouter(prefix="/v1/objects", tags=["objects"], dependencies=[Depends(require_token)])
@@ -80,11 +82,18 @@ def complete(request: Request, object_id: str) -> dict[str, Any]:
     return views.storage_object(context(request).store.complete_object(object_id))
 
 
+def _readable(found: StorageObject) -> StorageObject:
+    """Only a completed object has bytes to give (checked before any response starts)."""
+    if found.state != ObjectState.READ_ONLY:
+        raise ApiError(409, f"object {found.id} is {found.state.value}; complete its upload first")
+    return found
+
+
 @router.get("/{object_id}/download")
 def download(
     request: Request, object_id: str, duration_seconds: int = Query(3600, ge=1, le=7 * 86400)
 ) -> dict[str, Any]:
-    context(request).store.get_object(object_id)
+    _readable(context(request).store.get_object(object_id))
     return {"download_url": signed_url(request, "download", object_id, duration_seconds)}
 
 
@@ -106,7 +115,7 @@ async def upload(request: Request, object_id: str) -> dict[str, Any]:
 def fetch(request: Request, object_id: str) -> StreamingResponse:
     check_signature(request, "download", object_id)
     store = context(request).store
-    found = store.get_object(object_id)
+    found = _readable(store.get_object(object_id))
     chunks: Iterator[bytes] = store.read_object_chunks(object_id)
     return StreamingResponse(
         chunks,
