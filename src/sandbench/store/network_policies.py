@@ -89,9 +89,8 @@ class NetworkPolicyStore(Database):
             params=params,
         )
         with self.read() as conn:
-            cursor = query.cursor(conn, "p.id", starting_after) if starting_after else None
-            rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
-        return Page([_policy(r) for r in rows], remaining > 0, total, remaining)
+            page = query.page(conn, limit=limit, starting_after=starting_after, item=_policy)
+        return page
 
 
 def _policy(row: sqlite3.Row) -> NetworkPolicyRecord:

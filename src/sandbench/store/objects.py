@@ -184,9 +184,8 @@ class ObjectStore(Database):
             params=params,
         )
         with self.read() as conn:
-            cursor = query.cursor(conn, "o.id", starting_after) if starting_after else None
-            rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
-        return Page([_object(r) for r in rows], remaining > 0, total, remaining)
+            page = query.page(conn, limit=limit, starting_after=starting_after, item=_object)
+        return page
 
 
 def _object(row: sqlite3.Row | dict[str, Any]) -> StorageObject:

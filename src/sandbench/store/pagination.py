@@ -7,7 +7,7 @@ while rows are added, and the thousandth page costs what the first does.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -65,6 +65,21 @@ class KeysetQuery:
         if row is None:
             raise NotFound(f"starting_after: no item with id {value!r}")
         return list(row)
+
+    def page(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        limit: int,
+        starting_after: str | None,
+        item: Callable[[sqlite3.Row], T],
+    ) -> Page[T]:
+        """The page after the row whose id is ``starting_after``, each row made an item by
+        ``item`` in the same read (call it inside one read transaction)."""
+        id_column = f"{self.source.split()[1]}.id"  # "benchmarks b …" -> b.id
+        cursor = self.cursor(conn, id_column, starting_after) if starting_after else None
+        rows, total, remaining = self.run(conn, limit=limit, cursor=cursor)
+        return Page([item(row) for row in rows], remaining > 0, total, remaining)
 
     def run(
         self, conn: sqlite3.Connection, *, limit: int, cursor: Sequence[Any] | None

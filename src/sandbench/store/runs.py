@@ -298,10 +298,13 @@ class RunStore(ScenarioStore):
             params=params,
         )
         with self.read() as conn:
-            cursor = query.cursor(conn, "r.id", starting_after) if starting_after else None
-            rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
-            items = [self.get_benchmark_run(r["id"]) for r in rows]
-        return Page(items, remaining > 0, total, remaining)
+            page = query.page(
+                conn,
+                limit=limit,
+                starting_after=starting_after,
+                item=lambda r: self.get_benchmark_run(r["id"]),
+            )
+        return page
 
     def runs_of_benchmark_run(
         self, benchmark_run_id: str, *, with_output: bool = True
@@ -477,10 +480,13 @@ class RunStore(ScenarioStore):
                 filters=filters,
                 params=params,
             )
-            cursor = query.cursor(conn, "r.id", starting_after) if starting_after else None
-            rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
-            items = [self._run(conn, r, results=with_results, output=False) for r in rows]
-        return Page(items, remaining > 0, total, remaining)
+            page = query.page(
+                conn,
+                limit=limit,
+                starting_after=starting_after,
+                item=lambda r: self._run(conn, r, results=with_results, output=False),
+            )
+        return page
 
     def latest_runs(self, scenario_ids: Sequence[str]) -> dict[str, ScenarioRun]:
         """The newest run of each of these scenarios that has one, by scenario id, without

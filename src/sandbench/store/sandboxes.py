@@ -171,10 +171,13 @@ class SandboxStore(Database):
             params=wanted,
         )
         with self.read() as conn:
-            cursor = query.cursor(conn, "b.id", starting_after) if starting_after else None
-            rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
-            items = [self._sandbox(conn, r) for r in rows]
-        return Page(items, remaining > 0, total, remaining)
+            page = query.page(
+                conn,
+                limit=limit,
+                starting_after=starting_after,
+                item=lambda r: self._sandbox(conn, r),
+            )
+        return page
 
     def list_sandboxes(
         self, *, statuses: Iterable[SandboxState] | None = None, limit: int = 200
@@ -383,9 +386,8 @@ class SandboxStore(Database):
             params=params,
         )
         with self.read() as conn:
-            cursor = query.cursor(conn, "b.id", starting_after) if starting_after else None
-            rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
-        return Page([_blueprint(r) for r in rows], remaining > 0, total, remaining)
+            page = query.page(conn, limit=limit, starting_after=starting_after, item=_blueprint)
+        return page
 
     def save_snapshot(
         self,
@@ -474,9 +476,8 @@ class SandboxStore(Database):
             params=params,
         )
         with self.read() as conn:
-            cursor = query.cursor(conn, "s.id", starting_after) if starting_after else None
-            rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
-        return Page([_snapshot(r) for r in rows], remaining > 0, total, remaining)
+            page = query.page(conn, limit=limit, starting_after=starting_after, item=_snapshot)
+        return page
 
 
 def _columns(row: sqlite3.Row) -> dict[str, Any]:

@@ -167,9 +167,8 @@ class ScenarioStore(Database):
                 filters=filters,
                 params=params,
             )
-            cursor = query.cursor(conn, "s.id", starting_after) if starting_after else None
-            rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
-        return Page([self._record(r) for r in rows], remaining > 0, total, remaining)
+            page = query.page(conn, limit=limit, starting_after=starting_after, item=self._record)
+        return page
 
     # ------------------------------------------------------------------ writing
 
@@ -456,7 +455,10 @@ class ScenarioStore(Database):
             params=params,
         )
         with self.read() as conn:
-            cursor = query.cursor(conn, "b.id", starting_after) if starting_after else None
-            rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
-            items = [self._benchmark(conn, r) for r in rows]
-        return Page(items, remaining > 0, total, remaining)
+            page = query.page(
+                conn,
+                limit=limit,
+                starting_after=starting_after,
+                item=lambda r: self._benchmark(conn, r),
+            )
+        return page

@@ -68,9 +68,8 @@ class SecretRecordStore(Database):
         self._sync_secret_records()
         query = KeysetQuery(columns="s.*", source="secret_records s", sort_key=("s.seq",))
         with self.read() as conn:
-            cursor = query.cursor(conn, "s.id", starting_after) if starting_after else None
-            rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
-        return Page([_record(r) for r in rows], remaining > 0, total, remaining)
+            page = query.page(conn, limit=limit, starting_after=starting_after, item=_record)
+        return page
 
 
 def _record(row: sqlite3.Row) -> SecretRecord:
