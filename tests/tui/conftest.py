@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -8,6 +10,7 @@ from sandbench.engine import Engine
 from sandbench.store import Store
 from sandbench.tui.app import SandbenchApp
 from sandbench.tui.workbench import Workbench
+from tests.api.conftest import api_server  # noqa: F401  (a real `sandbench serve`)
 from tests.conftest import ROOT
 from tests.tui.support import OfflineWorkbench
 
@@ -32,3 +35,17 @@ def offline_app(store: Store) -> Iterator[SandbenchApp]:
 def live_app(store: Store, engine: Engine) -> SandbenchApp:
     """The app on the real store, runner and engine (real Podman)."""
     return SandbenchApp(Workbench(store, engine))
+
+
+@pytest.fixture
+def utc() -> Iterator[None]:
+    """Log times are local: the snapshots are taken in UTC."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if saved is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = saved
+    time.tzset()

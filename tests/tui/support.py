@@ -18,7 +18,9 @@ from textual.widgets import Log
 
 from sandbench.model import parse_scenarios
 from sandbench.model.documents import ParsedScenario
+from sandbench.model.resources import Resources
 from sandbench.model.runs import RunState, ScenarioRun, ScorerResult, ScorerState, Solution
+from sandbench.model.sandbox import SandboxSpec, SandboxState
 from sandbench.runner.events import (
     EventBus,
     OutputChunk,
@@ -40,6 +42,7 @@ from sandbench.tui.workbench import (
     RowsPage,
     RunDetail,
     SandboxInfo,
+    SandboxStats,
     ScenarioRow,
     ScorerSpec,
     Workbench,
@@ -403,6 +406,75 @@ def fixed_app() -> SandbenchApp:
     detail = fixed_run_detail()
     sandboxes = {"dbx_01fixedsandbox000000": SandboxInfo("dbx_01fixedsandbox000000", "suspended")}
     return SandbenchApp(FixedWorkbench(fixed_rows(), [detail], sandboxes))
+
+
+# ----------------------------------------------------------------------------- activity log
+
+API_BOX = "dbx_01fixedapibox00000001"
+T0 = NOW_MS - 5 * 60_000  # the fixed store's first moment (15:01:40 UTC)
+
+
+class Clock:
+    """A store clock that reads ``at`` (set by the test) instead of the time."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def __call__(self) -> int:
+        return self.at
+
+
+def fixed_activity_store(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A devbox made through the API, straight into the store with fixed ids and times:
+    a finished command whose stdout and stderr interleave, then one still running as
+    another user in another directory."""
+    clock = Clock(T0)
+    monkeypatch.setattr("sandbench.store.sandboxes.now_ms", clock)
+    monkeypatch.setattr("sandbench.store.executions.now_ms", clock)
+    monkeypatch.setattr("sandbench.store.sandboxes.new_id", lambda kind: API_BOX)
+    spec = SandboxSpec(
+        image="sandbench-base:latest",
+        resources=Resources(1, 2, 4),
+        working_directory="/workspace",
+        name="agent-devbox",
+    )
+    store.insert_sandbox(
+        spec, owner_pid=None, owner_start=None, metadata={"task": "fix"}, initiator="api"
+    )
+    store.transition(API_BOX, SandboxState.RUNNING)
+
+    def at(ms: int) -> None:
+        clock.at = T0 + ms
+
+    at(2_000)
+    first = store.create_execution(API_BOX, "pytest -q tests/test_retry.py", origin="api")
+    at(2_050)
+    store.start_execution(first.id)
+    store.append_execution_output(first.id, "stdout", "..F.\n")
+    store.append_execution_output(first.id, "stderr", "warning: flaky test_backoff\n")
+    store.append_execution_output(first.id, "stdout", "1 failed, 3 passed in 1.31s\n")
+    at(3_450)
+    store.finish_execution(first.id, 1)
+    at(61_000)
+    second = store.create_execution(
+        API_BOX,
+        "for i in 1 2 3; do echo tick$i; sleep 30; done",
+        user="agent",
+        working_directory="/tmp",
+    )
+    at(61_010)
+    store.start_execution(second.id)
+    store.append_execution_output(second.id, "stdout", "tick1\ntick2\n")
+
+
+class ActivityWorkbench(OfflineWorkbench):
+    """The real store; "now" frozen and no container stats (no Podman)."""
+
+    def now_ms(self) -> int:
+        return NOW_MS
+
+    def sandbox_stats(self, sandbox_ids: list[str]) -> dict[str, SandboxStats]:
+        return {}
 
 
 # ----------------------------------------------------------------------------- waiting

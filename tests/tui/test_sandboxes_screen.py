@@ -157,8 +157,10 @@ async def test_opens_from_the_palette_and_says_when_there_is_nothing(
         await wait_for(pilot, lambda: screen.loaded_once, "the sandboxes list")
         assert screen.rows == {}
         assert "No live sandboxes" in str(screen.query_one("#empty", Static).render())
-        # nothing selected: only the keys that need no sandbox
-        assert shown_keys(screen) == {"sandboxes.prune", "sandboxes.ended", "sandboxes.back"}
+        # nothing selected: only the keys that need no sandbox (prune: in ? help and ctrl+p)
+        assert shown_keys(screen) == {"sandboxes.ended", "sandboxes.back"}
+        await pilot.press("l")  # no sandbox, no activity log
+        assert screen.activity_id is None
         await pilot.press("escape")
         assert isinstance(offline_app.screen, ScenariosScreen)
 

@@ -1,5 +1,6 @@
 """Snapshots of the sandboxes screen at 80x24 and 160x48, from fixed data: the list, the
-stats and "now" are frozen (no store, no Podman).
+stats and "now" are frozen (no store, no Podman); with the activity log open, from a store
+filled with fixed ids and times (no Podman).
 
 Update after an intended change:
 `.venv/bin/pytest tests/tui/test_sandboxes_snapshots.py --snapshot-update`
@@ -11,10 +12,21 @@ from __future__ import annotations
 import pytest
 from textual.pilot import Pilot
 
+from sandbench.engine import Engine
+from sandbench.store import Store
+from sandbench.tui.activity import ActivityLog
 from sandbench.tui.app import SandbenchApp
 from sandbench.tui.sandboxes import SandboxesScreen
 from sandbench.tui.workbench import SandboxRow, SandboxStats
-from tests.tui.support import NOW_MS, FixedWorkbench, fixed_rows, settle, wait_for
+from tests.tui.support import (
+    NOW_MS,
+    ActivityWorkbench,
+    FixedWorkbench,
+    fixed_activity_store,
+    fixed_rows,
+    settle,
+    wait_for,
+)
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 
@@ -33,6 +45,7 @@ def fixed_sandboxes() -> list[SandboxRow]:
             "last_activity_ms": NOW_MS - idle_s * 1000,
             "create_time_ms": NOW_MS - 3600_000,
             "run_id": f"scr_01fixedrun{index:010d}",
+            "origin": "scenario",
             **more,
         }
         return SandboxRow(**values)  # type: ignore[arg-type]
@@ -42,7 +55,17 @@ def fixed_sandboxes() -> list[SandboxRow]:
         row(2, "add-dry-run-flag", "running", 95, paused=True, cpu=0.5, memory_gib=1),
         row(3, "fix-backup-rotation-idle-suspend", "suspended", 2 * 3600),
         row(4, "arm64-release-asset-name", "provisioning", 0, arch="arm64", cpu=0.5),
-        row(5, "", "running", 30 * 60, cpu=4.0, memory_gib=16, disk_gib=16, run_id=None),
+        row(
+            5,
+            "",
+            "running",
+            30 * 60,
+            cpu=4.0,
+            memory_gib=16,
+            disk_gib=16,
+            run_id=None,
+            origin="api",
+        ),
     ]
 
 
@@ -84,3 +107,32 @@ def test_sandboxes_screen_empty(snap_compare) -> None:
 
     app = SandbenchApp(Empty(fixed_rows()))
     assert snap_compare(app, terminal_size=(80, 24), run_before=open_sandboxes)
+
+
+# ----------------------------------------------------------------------------- activity log
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sandboxes_screen_with_the_activity_log(
+    snap_compare, store: Store, monkeypatch: pytest.MonkeyPatch, utc: None, size: tuple[int, int]
+) -> None:
+    fixed_activity_store(store, monkeypatch)
+    engine = Engine(store)  # never connected
+    app = SandbenchApp(ActivityWorkbench(store, engine))
+
+    async def open_activity(pilot: Pilot) -> None:
+        await open_sandboxes(pilot)
+        screen = app.screen
+        assert isinstance(screen, SandboxesScreen)
+        await pilot.press("l")
+        log = screen.query_one(ActivityLog)
+        await wait_for(pilot, lambda: len(log.blocks) == 2, "both commands")
+        await wait_for(
+            pilot, lambda: log.blocks and all(b.lines for b in log.blocks.values()), "their output"
+        )
+        await settle(pilot)
+
+    try:
+        assert snap_compare(app, terminal_size=size, run_before=open_activity)
+    finally:
+        engine.close()

@@ -7,6 +7,7 @@ event stream, the TUI) can resume exactly where it left off.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 from sandbench.errors import NotFound
 from sandbench.model.execution import Execution, ExecutionStatus, OutputSlice
@@ -150,6 +151,40 @@ class ExecutionStore(Database):
                 [sandbox_id, after_seq],
             ).fetchall()
             return [(r["seq"], self._execution(conn, r, False)) for r in rows]
+
+    def recent_executions_start(self, sandbox_id: str, keep: int) -> tuple[int, int]:
+        """Where a live view showing only a sandbox's last ``keep`` executions starts: the
+        seq to pass to ``executions_since``, and how many earlier executions it leaves out."""
+        with self.read() as conn:
+            row = conn.execute(
+                "SELECT seq FROM executions WHERE sandbox_id = ? ORDER BY seq DESC"
+                " LIMIT 1 OFFSET ?",
+                [sandbox_id, keep],
+            ).fetchone()
+            if row is None:
+                return 0, 0
+            count = conn.execute(
+                "SELECT count(*) FROM executions WHERE sandbox_id = ? AND seq <= ?",
+                [sandbox_id, row[0]],
+            ).fetchone()[0]
+            return int(row[0]), int(count)
+
+    def execution_chunks_since(
+        self, execution_ids: Sequence[str], after_seq: int = 0, *, limit: int = 1000
+    ) -> list[tuple[int, str, str, str]]:
+        """Output of these executions stored after chunk ``after_seq``, both streams in the
+        order they were written: ``(seq, execution_id, stream, text)``, at most ``limit``
+        chunks (for live views: the last seq read is where the next read starts)."""
+        if not execution_ids:
+            return []
+        marks = ", ".join("?" * len(execution_ids))
+        rows = self.conn.execute(
+            "SELECT seq, execution_id, stream, data FROM execution_chunks"
+            f" WHERE execution_id IN ({marks}) AND stream IN ('stdout', 'stderr') AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            [*execution_ids, after_seq, limit],
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     def unfinished_executions(self) -> list[tuple[Execution, int | None, str | None]]:
         """Executions not completed, with their owner (pid, start) for crash recovery."""

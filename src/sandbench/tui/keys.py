@@ -153,10 +153,31 @@ SANDBOXES = (
     Key("sandboxes.unpause", "u", "unpause", "Unpause", "Let the paused sandbox run again"),
     Key("sandboxes.shell", "x", "shell", "Shell", "A shell in the sandbox (back here on exit)"),
     Key("sandboxes.remove", "d", "remove", "Remove", "Shut the sandbox down for good"),
-    Key("sandboxes.prune", "P", "prune", "Prune", "Remove what crashed processes left behind"),
+    Key(
+        "sandboxes.activity",
+        "l",
+        "activity",
+        "Log",
+        "The selected sandbox's activity log: every command run in it, live"
+        " (l moves between the list and the log, and closes it from the log)",
+    ),
+    Key(
+        "sandboxes.prune",
+        "P",
+        "prune",
+        "Prune",
+        "Remove what crashed processes left behind",
+        show=False,  # the 80-column footer is full (Back would go); in ? help and ctrl+p
+    ),
     Key("sandboxes.ended", "e", "toggle_ended", "Ended", "Show or hide ended sandboxes"),
     Key("sandboxes.refresh", "ctrl+l", "refresh", "Refresh", "Reload the list", show=False),
-    Key("sandboxes.back", "escape", "back", "Back", "Back to the previous screen"),
+    Key(
+        "sandboxes.back",
+        "escape",
+        "back",
+        "Back",
+        "Back to the previous screen (closes the activity log first)",
+    ),
 )
 
 BENCHMARKS = (

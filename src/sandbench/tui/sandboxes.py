@@ -1,8 +1,15 @@
-"""The sandboxes screen: every sandbox with its state, preset, idle time and live load.
+"""The sandboxes screen: every sandbox with its state, preset, idle time and live load,
+and the selected one's activity log.
 
 The list and the containers' stats are read in a thread worker every ``POLL_S`` seconds;
 each action runs in a thread worker, says how it went in a notification and reloads.
 Keys show only when they apply to the selected sandbox's state.
+
+``l`` opens the activity log under the list: every command a client ran in the selected
+sandbox (through ``sandbench serve``, usually another process writing the same store), its
+output streaming in. While it shows, a thread worker reads what is new every
+``ACTIVITY_POLL_S`` seconds (new commands, the state of those still going, output past
+what was read), never the whole log again.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.message import Message
@@ -17,15 +25,17 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from sandbench.model.sandbox import SandboxState
 from sandbench.tui import keys
+from sandbench.tui.activity import ActivityLog
 from sandbench.tui.messages import WorkFailed, reporting
 from sandbench.tui.modals import ConfirmScreen
 from sandbench.tui.widgets import KeyedScreen, VimTable, truncate
-from sandbench.tui.workbench import SandboxRow, SandboxStats
+from sandbench.tui.workbench import ActivityBatch, ActivityCursor, SandboxRow, SandboxStats
 
 if TYPE_CHECKING:
     from sandbench.tui.app import SandbenchApp
 
 POLL_S = 2.0
+ACTIVITY_POLL_S = 0.4  # while the activity log shows: commands appear as they run
 RUNNING = SandboxState.RUNNING.value
 SUSPENDED = SandboxState.SUSPENDED.value
 
@@ -35,6 +45,8 @@ EMPTY_LIVE = (
     " [b]e[/b] here shows the ended ones too."
 )
 EMPTY_ALL = "No sandboxes at all yet. Runs make them: [b]r[/b] on the scenarios screen."
+EMPTY_ACTIVITY = "No commands yet: those run through the API (sandbench serve) show here live."
+ORIGINS = {"api": "made through the API", "cli": "made from the command line"}
 
 
 @dataclass
@@ -42,6 +54,13 @@ class SandboxesLoaded(Message):
     generation: int
     rows: list[SandboxRow] | None  # None: the store could not be read
     stats: dict[str, SandboxStats] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+@dataclass
+class ActivityLoaded(Message):
+    generation: int
+    batch: ActivityBatch | None  # None: the store could not be read
     error: BaseException | None = None
 
 
@@ -87,10 +106,11 @@ def preset_text(row: SandboxRow) -> str:
     return f"{row.cpu:g}c {row.memory_gib}G {row.disk_gib}G"
 
 
-COLUMN_KEYS = ("id", "name", "state", "preset", "arch", "idle", "cpu", "mem")
+COLUMN_KEYS = ("id", "name", "origin", "state", "preset", "arch", "idle", "cpu", "mem")
 LABELS = {
     "id": "SANDBOX",
     "name": "NAME",
+    "origin": "ORIGIN",
     "state": "STATE",
     "preset": "CPU/MEM/DISK",
     "arch": "ARCH",
@@ -116,6 +136,11 @@ class SandboxesScreen(KeyedScreen):
         self.failing = False  # the last load failed (said once, not every poll)
         self._generation = 0
         self._widths: dict[str, int] = {}
+        self.activity_id: str | None = None  # the sandbox whose log shows (None: closed)
+        self._activity_cursor: ActivityCursor | None = None
+        self._activity_generation = 0
+        self._activity_fetching = False
+        self._activity_failing = False
 
     @property
     def sandbench(self) -> SandbenchApp:
@@ -127,16 +152,22 @@ class SandboxesScreen(KeyedScreen):
         yield Header(show_clock=False, icon="◆")
         yield VimTable(id="sandboxes")
         yield Static("", id="empty", classes="empty")
+        yield Static("", id="activity-title", classes="activity-title")
+        yield ActivityLog(self.sandbench.workbench.now_ms, id="activity")
         yield Static("", id="status", classes="status")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#empty").display = False
+        self.query_one("#activity-title").display = False
+        self.query_one(ActivityLog).display = False
         self._widths = self._column_widths()
         self.query_one(VimTable).set_columns(self._columns())
         self.query_one(VimTable).focus()
         self.reload()
         self.set_interval(POLL_S, self._poll)
+        self.set_interval(ACTIVITY_POLL_S, self._poll_activity)
+        self.set_interval(1.0, self._tick_activity)
 
     def _column_widths(self) -> dict[str, int]:
         width = self.app.size.width
@@ -151,9 +182,18 @@ class SandboxesScreen(KeyedScreen):
                 "cpu": 5,
                 "mem": 6,
             }
-        fixed = {"id": 26, "state": 12, "preset": 14, "arch": 7, "idle": 6, "cpu": 7, "mem": 8}
+        fixed = {
+            "id": 26,
+            "origin": 8,
+            "state": 12,
+            "preset": 14,
+            "arch": 7,
+            "idle": 6,
+            "cpu": 7,
+            "mem": 8,
+        }
         spare = width - sum(fixed.values()) - 2 * (len(fixed) + 1) - 2
-        widths = {"id": 26, "name": min(max(10, spare), 40), **fixed}
+        widths = {"name": min(max(10, spare), 40), **fixed}
         return {key: widths[key] for key in COLUMN_KEYS}
 
     def _columns(self) -> list[tuple[str, str, int]]:
@@ -210,11 +250,12 @@ class SandboxesScreen(KeyedScreen):
         if list(self.rows) == [r.id for r in message.rows]:
             for row in message.rows:
                 self.rows[row.id] = row
-                for key, value in zip(COLUMN_KEYS, self._cells(row), strict=True):
+                for key, value in zip(self._widths, self._cells(row), strict=True):
                     table.update_cell(row.id, key, value)
         else:
             self._fill(message.rows, selected)
         self._update_status()
+        self._update_activity_title()
         self.refresh_keys()
 
     def _fill(self, rows: list[SandboxRow], selected: str | None) -> None:
@@ -227,18 +268,21 @@ class SandboxesScreen(KeyedScreen):
             table.move_cursor(row=table.get_row_index(selected))
 
     def _cells(self, row: SandboxRow) -> list[str]:
+        """The row's cells, for the columns this width shows (ORIGIN only when wide)."""
         widths = self._widths
         stats = self.stats.get(row.id) if row.state == RUNNING else None
-        return [
-            tail(row.id, widths["id"]),
-            truncate(row.name or "-", widths["name"]),
-            truncate(row.shown_state, widths["state"]),
-            truncate(preset_text(row), widths["preset"]),
-            truncate(row.arch, widths["arch"]),
-            idle_text(row, self.sandbench.workbench.now_ms()),
-            cpu_text(stats),
-            memory_text(stats),
-        ]
+        cells = {
+            "id": lambda: tail(row.id, widths["id"]),
+            "name": lambda: truncate(row.name or "-", widths["name"]),
+            "origin": lambda: truncate(row.origin or "-", widths["origin"]),
+            "state": lambda: truncate(row.shown_state, widths["state"]),
+            "preset": lambda: truncate(preset_text(row), widths["preset"]),
+            "arch": lambda: truncate(row.arch, widths["arch"]),
+            "idle": lambda: idle_text(row, self.sandbench.workbench.now_ms()),
+            "cpu": lambda: cpu_text(stats),
+            "mem": lambda: memory_text(stats),
+        }
+        return [cells[key]() for key in widths]
 
     def _update_status(self) -> None:
         nothing = self.loaded_once and not self.rows
@@ -257,6 +301,8 @@ class SandboxesScreen(KeyedScreen):
                 parts.append(row.id)
                 if row.run_id:
                     parts.append(f"run {row.run_id}")
+                if row.origin in ORIGINS and "origin" not in self._widths:
+                    parts.append(ORIGINS[row.origin])
                 if row.detail:
                     parts.append(row.detail)
         elif self.fetching:
@@ -266,7 +312,10 @@ class SandboxesScreen(KeyedScreen):
         self.query_one("#status", Static).update(" · ".join(parts))
 
     def selected_id(self) -> str | None:
-        table = self.query_one(VimTable)
+        tables = self.query(VimTable)
+        if not tables:
+            return None  # the screen is gone (a key check scheduled before it was popped)
+        table = tables.first()
         if not self.rows or not table.display:
             return None
         try:
@@ -280,11 +329,109 @@ class SandboxesScreen(KeyedScreen):
 
     def on_data_table_row_highlighted(self, _: DataTable.RowHighlighted) -> None:
         self._update_status()
+        selected = self.selected_id()
+        if self.activity_id is not None and selected not in (None, self.activity_id):
+            self._show_activity(selected)  # the log follows the list's selection
         self.refresh_keys()
+
+    # ------------------------------------------------------------------ activity log
+
+    def _show_activity(self, sandbox_id: str) -> None:
+        """The activity log of ``sandbox_id``, read from the start (its newest commands)."""
+        self.activity_id = sandbox_id
+        self._activity_generation += 1
+        self._activity_cursor = ActivityCursor(sandbox_id)
+        self._activity_failing = False
+        log = self.query_one(ActivityLog)
+        log.clear()
+        log.empty_text = "loading…"
+        log.display = True
+        self.query_one("#activity-title").display = True
+        self._update_activity_title()
+        if not self._activity_fetching:  # else: read again when the one going returns
+            self._read_activity_now()
+
+    def _hide_activity(self) -> None:
+        self.activity_id = None
+        self._activity_generation += 1
+        self._activity_cursor = None
+        log = self.query_one(ActivityLog)
+        log.display = False
+        log.clear()
+        self.query_one("#activity-title").display = False
+        self.query_one(VimTable).focus()
+
+    def _poll_activity(self) -> None:
+        if self.activity_id is not None and self.is_current and not self._activity_fetching:
+            self._read_activity_now()
+
+    def _read_activity_now(self) -> None:
+        if self._activity_cursor is None:
+            return
+        self._activity_fetching = True
+        self._read_activity(self._activity_generation, self._activity_cursor)
+
+    @work(thread=True, exit_on_error=False, group="sandbox-activity")
+    def _read_activity(self, generation: int, cursor: ActivityCursor) -> None:
+        try:
+            batch = self.sandbench.workbench.sandbox_activity(cursor)
+        except Exception as error:
+            self.post_message(ActivityLoaded(generation, None, error))
+            return
+        self.post_message(ActivityLoaded(generation, batch))
+
+    def on_activity_loaded(self, message: ActivityLoaded) -> None:
+        self._activity_fetching = False
+        if message.generation != self._activity_generation:
+            self._poll_activity()  # another sandbox was selected meanwhile: its turn now
+            return
+        log = self.query_one(ActivityLog)
+        batch = message.batch
+        if batch is None:
+            if not self._activity_failing and message.error is not None:
+                self.app.post_message(WorkFailed(f"Activity of {self.activity_id}", message.error))
+            self._activity_failing = True
+            self._update_activity_title()
+            return
+        self._activity_failing = False
+        self._activity_cursor = batch.cursor
+        if log.empty_text != EMPTY_ACTIVITY:
+            log.empty_text = EMPTY_ACTIVITY
+            log.refresh()
+        log.apply(batch.entries, batch.output, batch.skipped)
+        self._update_activity_title()
+        if batch.more:
+            self._read_activity_now()
+
+    def _tick_activity(self) -> None:
+        """Durations of the commands still going move on."""
+        log = self.query_one(ActivityLog)
+        if self.activity_id is not None and log.running:
+            log.refresh()
+            self._update_activity_title()
+
+    def _update_activity_title(self) -> None:
+        if self.activity_id is None:
+            return
+        log = self.query_one(ActivityLog)
+        row = self.rows.get(self.activity_id)
+        parts = [self.activity_id + (f" {row.name}" if row is not None and row.name else "")]
+        count = len(log.blocks) + log.earlier
+        if self._activity_cursor is not None and self._activity_cursor.execution_seq is not None:
+            parts.append(f"{count} command" + ("" if count == 1 else "s"))
+            going = sum(1 for block in log.blocks.values() if not block.entry.finished)
+            if going:
+                parts.append(f"{going} running")
+        if self._activity_failing:
+            parts.append("cannot read it (retrying)")
+        title = Text.assemble(("activity ", "bold"), " · ".join(parts))  # names: not markup
+        self.query_one("#activity-title", Static).update(title)
 
     # ------------------------------------------------------------------ which keys apply
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "activity":
+            return self.activity_id is not None or self.selected() is not None
         if action not in ("suspend", "resume", "pause", "unpause", "shell", "remove"):
             return True
         row = self.selected()
@@ -309,7 +456,27 @@ class SandboxesScreen(KeyedScreen):
         self.reload()
 
     def action_back(self) -> None:
+        if self.activity_id is not None:
+            self._hide_activity()
+            self.refresh_keys()
+            return
         self.app.pop_screen()
+
+    def action_activity(self) -> None:
+        """Open the selected sandbox's log (focused); from the list, go to the log; from
+        the log, close it."""
+        log = self.query_one(ActivityLog)
+        if self.activity_id is None:
+            row = self.selected()
+            if row is None:
+                return
+            self._show_activity(row.id)
+            log.focus()
+        elif log.has_focus:
+            self._hide_activity()
+        else:
+            log.focus()
+        self.refresh_keys()
 
     def action_toggle_ended(self) -> None:
         self.include_ended = not self.include_ended

@@ -63,7 +63,54 @@ class VimTable(DataTable, inherit_bindings=False):
             self.move_cursor(row=self.row_count - 1)
 
 
-class OutputLog(Log):
+class FollowsEnd:
+    """For a scrolling log: ``follow`` (stay at the end as text arrives) until the user
+    scrolls up, and again once they go back to the end (G). Mixed in before the widget."""
+
+    follow = True
+
+    def on_show(self) -> None:
+        # a log written to while hidden had no height to scroll in: catch up when shown
+        if self.follow:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)  # type: ignore[attr-defined]
+
+    def _recheck_follow(self) -> None:
+        self.follow = self.is_vertical_scroll_end  # type: ignore[attr-defined]
+
+    def action_scroll_up(self) -> None:
+        self.follow = False
+        super().action_scroll_up()  # type: ignore[misc]
+
+    def action_page_up(self) -> None:
+        self.follow = False
+        super().action_page_up()  # type: ignore[misc]
+
+    def action_scroll_home(self) -> None:
+        self.follow = False
+        super().action_scroll_home()  # type: ignore[misc]
+
+    def action_scroll_down(self) -> None:
+        super().action_scroll_down()  # type: ignore[misc]
+        self.call_after_refresh(self._recheck_follow)  # type: ignore[attr-defined]
+
+    def action_page_down(self) -> None:
+        super().action_page_down()  # type: ignore[misc]
+        self.call_after_refresh(self._recheck_follow)  # type: ignore[attr-defined]
+
+    def action_scroll_end(self) -> None:
+        self.follow = True
+        super().action_scroll_end()  # type: ignore[misc]
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.follow = False
+        super()._on_mouse_scroll_up(event)  # type: ignore[misc]
+
+    def _on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        super()._on_mouse_scroll_down(event)  # type: ignore[misc]
+        self.call_after_refresh(self._recheck_follow)  # type: ignore[attr-defined]
+
+
+class OutputLog(FollowsEnd, Log):
     """A scorer's output: a bounded tail that follows the end until the user scrolls up,
     and again once they go back to the end (G)."""
 
@@ -99,46 +146,6 @@ class OutputLog(Log):
         lines = self.lines
         start = "\n" if lines and lines[-1] else ""
         self.add(f"{start}{line}\n")
-
-    def on_show(self) -> None:
-        # a pane written to while hidden had no height to scroll in: catch up when shown
-        if self.follow:
-            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
-
-    def _recheck_follow(self) -> None:
-        self.follow = self.is_vertical_scroll_end
-
-    def action_scroll_up(self) -> None:
-        self.follow = False
-        super().action_scroll_up()
-
-    def action_page_up(self) -> None:
-        self.follow = False
-        super().action_page_up()
-
-    def action_scroll_home(self) -> None:
-        self.follow = False
-        super().action_scroll_home()
-
-    def action_scroll_down(self) -> None:
-        super().action_scroll_down()
-        self.call_after_refresh(self._recheck_follow)
-
-    def action_page_down(self) -> None:
-        super().action_page_down()
-        self.call_after_refresh(self._recheck_follow)
-
-    def action_scroll_end(self) -> None:
-        self.follow = True
-        super().action_scroll_end()
-
-    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        self.follow = False
-        super()._on_mouse_scroll_up(event)
-
-    def _on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
-        super()._on_mouse_scroll_down(event)
-        self.call_after_refresh(self._recheck_follow)
 
 
 # ---------------------------------------------------------------------------- formatting

@@ -10,14 +10,15 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from sandbench import config as config_module
 from sandbench.engine import Engine
-from sandbench.errors import Conflict, SandbenchError
+from sandbench.errors import Conflict, NotFound, SandbenchError
 from sandbench.model.benchmark import BenchmarkRun
+from sandbench.model.execution import Execution, ExecutionStatus
 from sandbench.model.runs import ScenarioRun, Solution
 from sandbench.model.sandbox import Sandbox, SandboxState
 from sandbench.model.scenario import Scenario
@@ -107,6 +108,7 @@ class SandboxRow:
     end_time_ms: int | None = None
     run_id: str | None = None
     detail: str = ""  # failure or shutdown reason
+    origin: str = ""  # what made it: api (a client of `sandbench serve`), scenario, cli
 
     @property
     def ended(self) -> bool:
@@ -141,6 +143,78 @@ def sandbox_row(sandbox: Sandbox) -> SandboxRow:
         end_time_ms=sandbox.end_time_ms,
         run_id=sandbox.scenario_run_id,
         detail=str(reason) if reason else "",
+        origin=sandbox.initiator or ("scenario" if sandbox.scenario_run_id else ""),
+    )
+
+
+ACTIVITY_KEEP = 200  # executions a newly opened activity log reads: the newest
+ACTIVITY_CHUNKS = 500  # output chunks per read: a flood arrives over several reads
+
+
+@dataclass(frozen=True)
+class ActivityEntry:
+    """One command run in a sandbox, for its activity log; ``user`` and
+    ``working_directory`` only where they are not the sandbox's own."""
+
+    id: str
+    command: str
+    status: str  # an ExecutionStatus value
+    exit_status: int | None
+    failure: str | None
+    create_time_ms: int
+    start_time_ms: int | None = None
+    end_time_ms: int | None = None
+    user: str | None = None
+    working_directory: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status == ExecutionStatus.COMPLETED
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.start_time_ms is None or self.end_time_ms is None:
+            return None
+        return self.end_time_ms - self.start_time_ms
+
+
+@dataclass(frozen=True)
+class ActivityCursor:
+    """Where the next read of a sandbox's activity log starts."""
+
+    sandbox_id: str
+    execution_seq: int | None = None  # None: nothing read yet
+    chunk_seq: int = 0
+    open: tuple[str, ...] = ()  # executions whose state or output may still change
+    default_user: str | None = None
+    default_workdir: str | None = None
+
+
+@dataclass(frozen=True)
+class ActivityBatch:
+    """What changed in a sandbox's activity log since the cursor it was read from."""
+
+    cursor: ActivityCursor  # where the next read starts
+    entries: list[ActivityEntry]  # new and still-open executions, oldest first
+    output: list[tuple[str, str, str]]  # (execution id, stream, text), in the order written
+    skipped: int = 0  # older executions a first read left out
+    more: bool = False  # more output is waiting past this read's bound: read again now
+
+
+def activity_entry(execution: Execution, cursor: ActivityCursor) -> ActivityEntry:
+    user = execution.user if execution.user != cursor.default_user else None
+    workdir = execution.working_directory
+    return ActivityEntry(
+        id=execution.id,
+        command=execution.command,
+        status=execution.status.value,
+        exit_status=execution.exit_status,
+        failure=execution.failure,
+        create_time_ms=execution.create_time_ms,
+        start_time_ms=execution.start_time_ms,
+        end_time_ms=execution.end_time_ms,
+        user=user,
+        working_directory=workdir if workdir != cursor.default_workdir else None,
     )
 
 
@@ -322,6 +396,51 @@ class Workbench:
         """Newest first: the live ones (suspended included), or every one."""
         statuses = None if include_ended else [s for s in SandboxState if not s.terminal]
         return [sandbox_row(s) for s in self.store.list_sandboxes(statuses=statuses)]
+
+    def sandbox_activity(self, cursor: ActivityCursor) -> ActivityBatch:
+        """What is new in the sandbox's activity log (every command a client ran in it,
+        recorded by whichever process ran it) since ``cursor``: new executions, the state
+        of those still going, and output past what was read. One snapshot of the store, so
+        an execution and its output are never half seen."""
+        store = self.store
+        with store.read():
+            skipped = 0
+            if cursor.execution_seq is None:
+                spec = store.get_sandbox(cursor.sandbox_id).spec
+                after, skipped = store.recent_executions_start(cursor.sandbox_id, ACTIVITY_KEEP)
+                cursor = replace(
+                    cursor,
+                    execution_seq=after,
+                    default_user=str(spec.user.username) if spec and spec.user else None,
+                    default_workdir=spec.working_directory if spec else None,
+                )
+            seq = cursor.execution_seq or 0
+            executions: list[Execution] = []
+            for execution_id in cursor.open:
+                with contextlib.suppress(NotFound):
+                    executions.append(store.get_execution(execution_id, with_output=False))
+            new = store.executions_since(cursor.sandbox_id, seq)
+            executions.extend(execution for _, execution in new)
+            chunks = store.execution_chunks_since(
+                [e.id for e in executions], cursor.chunk_seq, limit=ACTIVITY_CHUNKS
+            )
+        more = len(chunks) >= ACTIVITY_CHUNKS
+        still_open = tuple(
+            e.id for e in executions if more or e.status != ExecutionStatus.COMPLETED
+        )
+        cursor = replace(
+            cursor,
+            execution_seq=new[-1][0] if new else seq,
+            chunk_seq=chunks[-1][0] if chunks else cursor.chunk_seq,
+            open=still_open,
+        )
+        return ActivityBatch(
+            cursor,
+            [activity_entry(e, cursor) for e in executions],
+            [(execution_id, stream, text) for _, execution_id, stream, text in chunks],
+            skipped,
+            more,
+        )
 
     def sandbox_stats(self, sandbox_ids: list[str]) -> dict[str, SandboxStats]:
         """CPU % (since the previous call for the same sandbox) and memory in use, from
