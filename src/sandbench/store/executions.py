@@ -138,10 +138,12 @@ class ExecutionStore(Database):
             params=[sandbox_id],
         )
         with self.read() as conn:
-            cursor = query.cursor(conn, "e.id", starting_after) if starting_after else None
-            rows, total, remaining = query.run(conn, limit=limit, cursor=cursor)
-            items = [self._execution(conn, r, with_output) for r in rows]
-        return Page(items, remaining > 0, total, remaining)
+            return query.page(
+                conn,
+                limit=limit,
+                starting_after=starting_after,
+                item=lambda r: self._execution(conn, r, with_output),
+            )
 
     def executions_since(self, sandbox_id: str, after_seq: int = 0) -> list[tuple[int, Execution]]:
         """Executions of a sandbox with ``seq`` above ``after_seq`` (for live views)."""
