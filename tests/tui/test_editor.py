@@ -222,7 +222,12 @@ async def test_scorers_are_added_retyped_moved_and_removed_with_keys(
             lambda: bool(editor.query(f"#{_dom_id(scorer_path(1, 'scorer', 'pattern'))}")),
             "the ast-grep fields",
         )
-        assert error_text(editor, "scoring_contract").startswith("✗ weights sum to 1.33")
+        # the labels repaint after the new fields mount: wait for it, do not race it
+        await wait_for(
+            pilot,
+            lambda: error_text(editor, "scoring_contract").startswith("✗ weights sum to 1.33"),
+            "the weight-sum problem",
+        )
         await type_into(pilot, editor, scorer_path(1, "scorer", "pattern"), "eval($X)")
 
         await pilot.press("alt+up")
