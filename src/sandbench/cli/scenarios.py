@@ -10,12 +10,18 @@ from typing import Any
 
 from sandbench.cli.output import add_env_option, emit_json, note, parse_env, table, when
 from sandbench.errors import InvalidInput
+from sandbench.importers import FORMATS
 from sandbench.model.scenario import ScenarioListView, ScenarioView
 from sandbench.store import DEFAULT_LIMIT, ScenarioRecord, Store, open_store
 from sandbench.store.files import file_name, load_paths, render
 from sandbench.store.scenarios import ImportAction
 
 VALIDATION_EXIT = 2
+IMPORT_FORMATS = ("sandbench", *FORMATS)
+FORMAT_HELP = (
+    "sandbench: TOML/JSON scenario files (default); harbor: Harbor task directories;"
+    " terminal-bench: Terminal-Bench 1 task directories"
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,6 +31,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
     p = sub.add_parser("import", help="import scenario files or directories into the store")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("--format", choices=IMPORT_FORMATS, default="sandbench", help=FORMAT_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_import)
 
@@ -46,7 +53,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p = sub.add_parser("export", help="write a scenario (or all) as JSON or TOML")
     p.add_argument("ref", nargs="?", metavar="ID|NAME")
     p.add_argument("--all", action="store_true", help="every active scenario, one file each")
-    p.add_argument("--format", choices=("json", "toml"), default="json")
+    p.add_argument(
+        "--format",
+        choices=("json", "toml", "harbor"),
+        default="json",
+        help="harbor: a Harbor task directory (needs -o DIR)",
+    )
     p.add_argument("--version", type=int, help="a past version (default: current)")
     p.add_argument(
         "-o", "--output", type=Path, help="file to write (a directory with --all); default stdout"
@@ -57,6 +69,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "validate", help="check scenario files without touching the store (exit 2 on problems)"
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--format", choices=IMPORT_FORMATS, default="sandbench", help=FORMAT_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_validate)
 
@@ -97,7 +110,16 @@ def _view(record: ScenarioRecord) -> dict[str, Any]:
 # --------------------------------------------------------------------------- commands
 
 
+def _load_tasks(args: argparse.Namespace) -> Any:
+    from sandbench.engine.arch import host_arch
+    from sandbench.importers import load
+
+    return load(args.format, args.paths, architecture=host_arch())
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    if args.format != "sandbench":
+        return _validate_tasks(args)
     report = load_paths(args.paths)
     if args.json:
         files: dict[str, dict[str, Any]] = {}
@@ -124,7 +146,78 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return VALIDATION_EXIT if report.problems else 0
 
 
+def _validate_tasks(args: argparse.Namespace) -> int:
+    report = _load_tasks(args)
+    if args.json:
+        emit_json(
+            {
+                "ok": not report.problems,
+                "tasks": [
+                    {"source": str(t.source), "name": t.scenario.name, "notes": t.notes}
+                    for t in report.tasks
+                ],
+                "problems": [
+                    {"source": str(p.file), "path": p.problem.path, "reason": p.problem.reason}
+                    for p in report.problems
+                ],
+            }
+        )
+    else:
+        for problem in report.problems:
+            print(problem)
+        for task in report.tasks:
+            note(
+                f"{task.source}: ok ({task.scenario.name})" + "".join(f"; {n}" for n in task.notes)
+            )
+        if report.problems:
+            note(f"{len(report.problems)} task(s) refused")
+    return VALIDATION_EXIT if report.problems else 0
+
+
+def _import_tasks(args: argparse.Namespace) -> int:
+    from sandbench.cli.session import engine_session
+    from sandbench.importers.builds import ensure_all
+    from sandbench.model.documents import ParsedScenario
+
+    report = _load_tasks(args)
+    if report.problems:
+        for problem in report.problems:
+            print(problem, file=sys.stderr)
+        note(f"nothing imported: {len(report.problems)} task(s) refused")
+        return VALIDATION_EXIT
+    with engine_session() as (store, engine):
+        tasks = ensure_all(store, engine, report.tasks, lambda line: note(f"  {line}"))
+        results = store.import_scenarios([ParsedScenario(t.scenario) for t in tasks])
+    if args.json:
+        emit_json(
+            [
+                {
+                    "id": r.record.id,
+                    "name": r.record.name,
+                    "version": r.record.version,
+                    "action": r.action.value,
+                    "source": str(t.source),
+                    "blueprint_id": (t.scenario.environment_parameters or None)
+                    and t.scenario.environment_parameters.blueprint_id,  # type: ignore[union-attr]
+                    "notes": t.notes,
+                }
+                for r, t in zip(results, tasks, strict=True)
+            ]
+        )
+        return 0
+    for result, task in zip(results, tasks, strict=True):
+        print(
+            f"{result.action.value:<9}  {result.record.id}  {result.record.name}"
+            f"  (v{result.record.version})"
+        )
+        for line in task.notes:
+            note(f"  {line}")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.format != "sandbench":
+        return _import_tasks(args)
     report = load_paths(args.paths)
     if report.problems:
         for problem in report.problems:
@@ -250,6 +343,8 @@ def _image(env: Any) -> str:
 def cmd_export(args: argparse.Namespace) -> int:
     if args.all == bool(args.ref):
         raise InvalidInput("export needs a scenario ID|NAME, or --all")
+    if args.format == "harbor":
+        return _export_harbor(args)
     with open_store() as store:
         if not args.all:
             record = store.get_scenario(args.ref, args.version)
@@ -274,6 +369,19 @@ def cmd_export(args: argparse.Namespace) -> int:
         used.add(name)
         _write(args.output / name, render(record.scenario, args.format))
     note(f"wrote {len(records)} scenario(s) to {args.output}")
+    return 0
+
+
+def _export_harbor(args: argparse.Namespace) -> int:
+    from sandbench.importers.export import export_harbor
+
+    if args.output is None:
+        raise InvalidInput("export --format harbor needs -o DIR (a task directory per scenario)")
+    with open_store() as store:
+        records = _all_active(store) if args.all else [store.get_scenario(args.ref, args.version)]
+        written = export_harbor(store, [r.scenario for r in records], args.output, one=not args.all)
+    for path in written:
+        note(f"wrote {path}")
     return 0
 
 
