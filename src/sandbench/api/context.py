@@ -15,6 +15,7 @@ from sandbench.runner import EventBus, Runner
 from sandbench.runner.blueprint_builds import BlueprintBuilds
 from sandbench.runner.devboxes import Devboxes
 from sandbench.runner.executions import Executions
+from sandbench.runner.reconcile import reconcile
 from sandbench.runner.snapshots import Snapshots
 from sandbench.store import Store
 
@@ -83,6 +84,7 @@ class ApiContext:
         self.devboxes = Devboxes(self.store, self.engine)
         self.snapshots = Snapshots(self.store, self.engine)
         self.changes = Changes(self.bus)
+        reconcile(self.store)  # what a dead process left unfinished is ended, not shown running
         self.runner.recover_external()  # scoring a stopped server was doing starts again
 
     def key_lock(self, scope: str, key: str) -> asyncio.Lock:

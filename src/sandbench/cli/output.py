@@ -48,12 +48,12 @@ def add_env_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_env(pairs: list[str]) -> dict[str, str]:
-    """``--env KEY=VALUE`` options to a dict."""
+def parse_env(pairs: list[str], option: str = "--env", shape: str = "KEY=VALUE") -> dict[str, str]:
+    """``--env KEY=VALUE`` options (or another option of that shape) to a dict."""
     env = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"--env {pair!r}: expected KEY=VALUE")
+        if not sep or not key or (option == "--secret" and not value):
+            raise InvalidInput(f"{option} {pair!r}: expected {shape}")
         env[key] = value
     return env

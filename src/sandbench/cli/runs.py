@@ -22,7 +22,7 @@ from sandbench.runner.events import (
     ScorerStarted,
     StepOutput,
 )
-from sandbench.runner.exports import benchmark_run_json, eval_jsonl
+from sandbench.runner.exports import benchmark_report_json, benchmark_run_json, eval_jsonl
 from sandbench.store import DEFAULT_LIMIT, Store
 
 SOLUTIONS = [s.value for s in Solution]
@@ -60,11 +60,18 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p = sub.add_parser("cancel", help="stop a run (in this or another process)")
     p.add_argument("run", metavar="RUN")
     p.set_defaults(handler=cmd_cancel)
-    p = sub.add_parser("export", help="eval-run JSONL records or Runloop benchmark-run JSON")
+    p = sub.add_parser(
+        "export",
+        help="eval-run JSONL records, Runloop benchmark-run JSON, or a benchmark report",
+    )
     p.add_argument("run", nargs="?", metavar="RUN")
     p.add_argument("--benchmark-run", metavar="ID")
     p.add_argument(
-        "--format", choices=("eval-run-jsonl", "benchmark-run-json"), default="eval-run-jsonl"
+        "--format",
+        choices=("eval-run-jsonl", "benchmark-run-json", "benchmark-report-json"),
+        default="eval-run-jsonl",
+        help="benchmark-report-json: the run with its cases (attempts, reasons) and, per"
+        " scenario, mean, std, pass@1 and pass@k",
     )
     p.add_argument("-o", "--output", type=Path, help="file to write (default stdout)")
     p.set_defaults(handler=cmd_export)
@@ -304,10 +311,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if bool(args.run) == bool(args.benchmark_run):
         raise InvalidInput("export needs a RUN or --benchmark-run ID")
     with engine_session(recover=False) as (store, _engine):
-        if args.format == "benchmark-run-json":
+        if args.format in ("benchmark-run-json", "benchmark-report-json"):
             if not args.benchmark_run:
-                raise InvalidInput("--format benchmark-run-json needs --benchmark-run ID")
-            text = benchmark_run_json(store, args.benchmark_run)
+                raise InvalidInput(f"--format {args.format} needs --benchmark-run ID")
+            text = (
+                benchmark_run_json(store, args.benchmark_run)
+                if args.format == "benchmark-run-json"
+                else benchmark_report_json(store, args.benchmark_run)
+            )
         elif args.benchmark_run:
             text = eval_jsonl(store, store.runs_of_benchmark_run(args.benchmark_run))
         else:

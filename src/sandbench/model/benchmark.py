@@ -58,6 +58,69 @@ RUNLOOP_BENCHMARK_RUN_FIELDS = (
 )
 
 
+class CaseState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "completed"  # scored: its run completed
+    FAILED = "failed"  # its run failed: the task's failure, or infrastructure past retries
+    NOT_STARTED = "not_started"  # a check before any sandbox failed (the reason says which)
+    CANCELED = "canceled"
+    INTERRUPTED = "interrupted"  # the process running it died
+
+    @property
+    def finished(self) -> bool:
+        """Kept by a resume; the others run again."""
+        return self in (CaseState.DONE, CaseState.FAILED)
+
+
+class BenchmarkCase(BaseModel):
+    """One scenario (at its pinned version) times one repeat."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    benchmark_run_id: str
+    position: int
+    repeat_index: int = 0
+    scenario_id: str
+    scenario_version: int
+    scenario_name: str | None = None
+    state: CaseState = CaseState.PENDING
+    run_id: str | None = None
+    attempts: int = 0
+    reason: str | None = None
+    score: float | None = None
+
+
+class ScenarioStats(BaseModel):
+    """What the repeats of one scenario say: a pass is a total of 1.0."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario_id: str
+    name: str | None = None
+    runs: int  # scored repeats
+    passes: int
+    mean_score: float | None = None
+    score_std: float | None = None
+    pass_at_1: float | None = None
+    pass_at_k: float | None = None
+    k: int
+    flaky: bool = False
+
+
+class BenchmarkSettings(BaseModel):
+    """How the run was asked for: a resume runs the rest the same way."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    solution: str = "reference"
+    agent_command: str | None = None
+    jobs: int = 2
+    repeats: int = 1
+    retries: int = 1
+    use_cache: bool = True
+
+
 class BenchmarkRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -84,6 +147,12 @@ class BenchmarkRun(BaseModel):
     total_cost_usd: float = 0.0
     case_filter: list[str] | None = None
     notes: str | None = None
+    settings: BenchmarkSettings = Field(default_factory=BenchmarkSettings)
+    scenario_stats: list[ScenarioStats] = Field(default_factory=list)
+
+    @property
+    def flaky(self) -> list[str]:
+        return [s.name or s.scenario_id for s in self.scenario_stats if s.flaky]
 
     def to_runloop_dict(self) -> dict[str, Any]:
         """The public ``BenchmarkRunView`` shape: schema fields only, unset ones omitted."""

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sandbench.model.benchmark import BenchmarkCase
 from sandbench.model.runs import RunState, ScenarioRun, ScorerResult
 
 
@@ -77,17 +78,19 @@ class ExecutionChanged:
     sandbox_id: str
 
 
-RunEvent = (
-    RunStateChanged
-    | StepOutput
-    | ScorerStarted
-    | OutputChunk
-    | ScorerFinished
-    | RunFinished
-    | SandboxChanged
-    | ExecutionChanged
-)
-Subscriber = Callable[[RunEvent], None]
+@dataclass(frozen=True)
+class CaseFinished:
+    """A benchmark case ended (done, failed, not started, canceled), with its reason."""
+
+    benchmark_run_id: str
+    case: BenchmarkCase
+
+
+RunEvent = RunStateChanged | StepOutput | ScorerStarted | OutputChunk | ScorerFinished | RunFinished
+RUN_EVENTS = (RunStateChanged, StepOutput, ScorerStarted, OutputChunk, ScorerFinished, RunFinished)
+# events about other work than one run: sandboxes, executions, benchmark cases
+Event = RunEvent | SandboxChanged | ExecutionChanged | CaseFinished
+Subscriber = Callable[[Event], None]
 
 
 class EventBus:
@@ -106,7 +109,7 @@ class EventBus:
 
         return unsubscribe
 
-    def emit(self, event: RunEvent) -> None:
+    def emit(self, event: Event) -> None:
         with self._lock:
             subscribers = list(self._subscribers)
         for subscriber in subscribers:

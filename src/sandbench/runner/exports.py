@@ -1,10 +1,13 @@
-"""Exports: one eval-run record per scorer result, and Runloop benchmark-run JSON."""
+"""Exports: one eval-run record per scorer result, Runloop benchmark-run JSON, and
+sandbench's benchmark report (cases, reasons, per-scenario statistics)."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
+from sandbench.model.benchmark import BenchmarkCase, BenchmarkRun
 from sandbench.model.eval_run import EvalMetrics, EvalModel, EvalRunRecord, EvalScorer
 from sandbench.model.runs import ScenarioRun, latest_attempts
 from sandbench.store import Store
@@ -77,3 +80,21 @@ def eval_jsonl(store: Store, runs: list[ScenarioRun]) -> str:
 
 def benchmark_run_json(store: Store, benchmark_run_id: str) -> str:
     return json.dumps(store.get_benchmark_run(benchmark_run_id).to_runloop_dict(), indent=2) + "\n"
+
+
+def benchmark_report_json(store: Store, benchmark_run_id: str) -> str:
+    """sandbench's own report: the run, its cases with attempts and reasons, and per
+    scenario the mean, standard deviation, pass@1 and pass@k of its repeats."""
+    run = store.get_benchmark_run(benchmark_run_id)
+    return json.dumps(benchmark_run_document(run, store.cases_of(run.id)), indent=2) + "\n"
+
+
+def benchmark_run_document(run: BenchmarkRun, cases: list[BenchmarkCase]) -> dict[str, Any]:
+    """A benchmark run as ``--json`` prints it: the run, its repeats, each case with its
+    attempts and reason, and per scenario the mean, standard deviation, pass@1, pass@k."""
+    document = run.model_dump(mode="json")
+    document["repeats"] = run.settings.repeats
+    document["retries"] = run.settings.retries
+    document["flaky"] = run.flaky
+    document["cases"] = [c.model_dump(mode="json") for c in cases]
+    return document

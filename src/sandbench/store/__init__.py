@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sandbench import paths
+from sandbench.store.benchmark_cases import BenchmarkCaseStore
 from sandbench.store.custom_scorers import CustomScorerStore
 from sandbench.store.executions import ExecutionStore
 from sandbench.store.network_policies import NetworkPolicyStore
@@ -26,6 +27,7 @@ class Store(
     NetworkPolicyStore,
     SecretRecordStore,
     RequestKeyStore,
+    BenchmarkCaseStore,
 ):
     """Everything the store holds, behind one object (one connection per thread)."""
 

@@ -319,6 +319,33 @@ ALTER TABLE sandboxes ADD COLUMN initiator TEXT;           -- api | scenario | c
 ALTER TABLE sandboxes ADD COLUMN keep_alive_from_ms INTEGER;  -- the last keep_alive call
 """
 
+V7_TRUSTED_BENCHMARKS = """
+-- who runs what: work owned by a process that is gone is reconciled, never shown running
+ALTER TABLE scenario_runs ADD COLUMN owner_start TEXT;
+ALTER TABLE benchmark_runs ADD COLUMN owner_pid INTEGER;
+ALTER TABLE benchmark_runs ADD COLUMN owner_start TEXT;
+-- what a resume needs to run the rest the same way
+ALTER TABLE benchmark_runs ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+-- per-scenario statistics of the repeats (mean, std, pass@1, pass@k), flaky scenarios
+ALTER TABLE benchmark_runs ADD COLUMN scenario_stats TEXT NOT NULL DEFAULT '[]';
+CREATE INDEX scenario_runs_by_state ON scenario_runs(state);
+CREATE INDEX benchmark_runs_by_state ON benchmark_runs(state);
+
+-- a benchmark run's cases: each scenario (pinned version) times each repeat
+CREATE TABLE benchmark_cases (
+    benchmark_run_id  TEXT NOT NULL REFERENCES benchmark_runs(id) ON DELETE CASCADE,
+    position          INTEGER NOT NULL,     -- the scenario's place in the benchmark
+    repeat_index      INTEGER NOT NULL,     -- 0 .. repeats-1
+    scenario_id       TEXT NOT NULL,
+    scenario_version  INTEGER NOT NULL,
+    state             TEXT NOT NULL,        -- pending, running, completed, failed, not_started, …
+    run_id            TEXT,                 -- the latest attempt's scenario run
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    reason            TEXT,
+    PRIMARY KEY (benchmark_run_id, position, repeat_index)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: list[str] = [
     V1_SCENARIOS,
     V2_RUNS,
@@ -326,6 +353,7 @@ MIGRATIONS: list[str] = [
     V4_RUN_CONTROL,
     V5_RUN_LOOKUPS,
     V6_LOCAL_API,
+    V7_TRUSTED_BENCHMARKS,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -38,6 +38,7 @@ class RunStore(ScenarioStore):
         benchmark_run_id: str | None = None,
         name: str | None = None,
         owner_pid: int | None = None,
+        owner_start: str | None = None,
         metadata: dict[str, str] | None = None,
         environment_variables: dict[str, str] | None = None,
         secrets_provided: dict[str, str] | None = None,
@@ -47,9 +48,9 @@ class RunStore(ScenarioStore):
         with self.write() as conn:
             conn.execute(
                 "INSERT INTO scenario_runs (id, scenario_id, scenario_version, benchmark_run_id,"
-                " name, state, solution, start_time_ms, owner_pid, metadata,"
+                " name, state, solution, start_time_ms, owner_pid, owner_start, metadata,"
                 " environment_variables, secrets_provided, purpose)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     run_id,
                     scenario_id,
@@ -60,6 +61,7 @@ class RunStore(ScenarioStore):
                     solution,
                     now_ms(),
                     owner_pid,
+                    owner_start,
                     json.dumps(metadata or {}),
                     _json_or_none(environment_variables),
                     _json_or_none(secrets_provided),
@@ -135,6 +137,45 @@ class RunStore(ScenarioStore):
             ).fetchall()
             return [self._run(conn, r, results=True, output=False) for r in rows]
 
+    def owned_unfinished_work(self) -> tuple[list[sqlite3.Row], list[sqlite3.Row]]:
+        """(scenario runs, benchmark runs) not finished that a process owns: id, pid, start.
+        Runs a client drives through the API (``external``) are the server's to recover."""
+        unfinished = [s.value for s in RunState if not s.finished]
+        marks = ", ".join("?" * len(unfinished))
+        runs = self.conn.execute(
+            "SELECT id, owner_pid, owner_start FROM scenario_runs WHERE state IN"
+            f" ({marks}) AND owner_pid IS NOT NULL AND solution <> ?",
+            [*unfinished, Solution.EXTERNAL],
+        ).fetchall()
+        benchmark_runs = self.conn.execute(
+            "SELECT id, owner_pid, owner_start FROM benchmark_runs WHERE state = 'running'"
+            " AND owner_pid IS NOT NULL"
+        ).fetchall()
+        return runs, benchmark_runs
+
+    def reopen_benchmark_run(self, run_id: str, *, owner_pid: int, owner_start: str | None) -> None:
+        """A resume: the same run goes on, owned by this process."""
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE benchmark_runs SET state = 'running', owner_pid = ?, owner_start = ?,"
+                " completed_at_ms = NULL, duration_ms = NULL WHERE id = ?",
+                [owner_pid, owner_start, run_id],
+            )
+
+    def interrupt_benchmark_run(self, run_id: str, reason: str) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE benchmark_runs SET state = 'failed', owner_pid = NULL, notes = ?,"
+                " completed_at_ms = ?, duration_ms = ? - start_time_ms"
+                " WHERE id = ? AND state = 'running'",
+                [reason, now_ms(), now_ms(), run_id],
+            )
+            conn.execute(
+                "UPDATE benchmark_cases SET state = 'interrupted', reason = ?"
+                " WHERE benchmark_run_id = ? AND state IN ('pending', 'running')",
+                [reason, run_id],
+            )
+
     def run_owner(self, run_id: str) -> int | None:
         row = self.conn.execute(
             "SELECT owner_pid FROM scenario_runs WHERE id = ?", [run_id]
@@ -191,13 +232,19 @@ class RunStore(ScenarioStore):
 
     # ------------------------------------------------------------------ benchmark runs
 
-    def create_benchmark_run(self, run: BenchmarkRun) -> BenchmarkRun:
+    def create_benchmark_run(
+        self,
+        run: BenchmarkRun,
+        *,
+        owner_pid: int | None = None,
+        owner_start: str | None = None,
+    ) -> BenchmarkRun:
         with self.write() as conn:
             conn.execute(
                 "INSERT INTO benchmark_runs (id, benchmark_id, name, state, start_time_ms,"
                 " metadata, purpose, triggered_by, total_cases, case_filter, notes,"
-                " environment_variables, secrets_provided)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " environment_variables, secrets_provided, settings, owner_pid, owner_start)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     run.id,
                     run.benchmark_id,
@@ -212,6 +259,9 @@ class RunStore(ScenarioStore):
                     run.notes,
                     _json_or_none(run.environment_variables),
                     _json_or_none(run.secrets_provided),
+                    run.settings.model_dump_json(),
+                    owner_pid,
+                    owner_start,
                 ],
             )
         return self.get_benchmark_run(run.id)
@@ -222,7 +272,8 @@ class RunStore(ScenarioStore):
                 "UPDATE benchmark_runs SET state = ?, duration_ms = ?, score = ?,"
                 " completed_at_ms = ?, total_cases = ?, ok_cases = ?, cache_hit_cases = ?,"
                 " status_breakdown = ?, total_cost_usd = ?, environment_variables = ?,"
-                " secrets_provided = ? WHERE id = ?",
+                " secrets_provided = ?, scenario_stats = ?, notes = ?, owner_pid = NULL"
+                " WHERE id = ?",
                 [
                     run.state,
                     run.duration_ms,
@@ -237,6 +288,8 @@ class RunStore(ScenarioStore):
                     if run.environment_variables is not None
                     else None,
                     json.dumps(run.secrets_provided) if run.secrets_provided is not None else None,
+                    json.dumps([stats.model_dump(mode="json") for stats in run.scenario_stats]),
+                    run.notes,
                     run.id,
                 ],
             )
@@ -247,8 +300,9 @@ class RunStore(ScenarioStore):
         if row is None:
             raise NotFound(f"no benchmark run {run_id!r}")
         data = dict(row)
-        data.pop("seq")
-        for key in ("metadata", "status_breakdown"):
+        for key in ("seq", "owner_pid", "owner_start"):
+            data.pop(key)
+        for key in ("metadata", "status_breakdown", "settings", "scenario_stats"):
             data[key] = json.loads(data[key])
         for key in ("environment_variables", "secrets_provided", "case_filter"):
             data[key] = json.loads(data[key]) if data[key] is not None else None

@@ -6,14 +6,17 @@ typed messages for the screens, and turns every failure from below into a notifi
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from textual import work
 from textual.app import App, SuspendNotSupported, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
@@ -21,7 +24,9 @@ from textual.theme import Theme
 from sandbench import config as config_module
 from sandbench.errors import SandbenchError
 from sandbench.model.runs import RunState, ScenarioRun
+from sandbench.runner.benchmark_options import BenchmarkOptions
 from sandbench.runner.events import RunEvent, RunFinished
+from sandbench.runner.retention import Report
 from sandbench.runner.solutions import SolutionFailed
 from sandbench.tui import keys
 from sandbench.tui.benchmarks import BenchmarkEnded, BenchmarksScreen
@@ -41,11 +46,18 @@ from sandbench.tui.messages import (
 )
 from sandbench.tui.modals import ConfirmScreen, HelpRow, HelpScreen, RunChoice
 from sandbench.tui.run import RunScreen
-from sandbench.tui.sandboxes import SandboxesScreen
+from sandbench.tui.sandboxes import SandboxesScreen, retention_summary
 from sandbench.tui.scenarios import ScenariosScreen
 from sandbench.tui.themes import DEFAULT_THEME, NO_COLOR_THEME, load_themes
 from sandbench.tui.widgets import KeyedScreen
 from sandbench.tui.workbench import RunDetail, Workbench
+
+
+@dataclass
+class RetentionDone(Message):
+    """The retention policy, applied at start-up, removed something (or failed to)."""
+
+    report: Report
 
 
 class SandbenchApp(App[int]):
@@ -143,6 +155,21 @@ class SandbenchApp(App[int]):
         at once, not at the first run."""
         with reporting(self, "Podman"):
             self.workbench.check_engine()
+            self._start_retention()
+
+    def _start_retention(self) -> None:
+        """The sandbox retention policy, once, in the background (a notice if it removed
+        anything; its failures go to its log, never to the screen)."""
+
+        def done(report: Report) -> None:  # on the retention thread: never blocks on the app
+            if report.removed or report.failed:
+                self.post_message(RetentionDone(report))
+
+        with contextlib.suppress(Exception):
+            self.workbench.start_retention(done)
+
+    def on_retention_done(self, message: RetentionDone) -> None:
+        self.notify(retention_summary(message.report), title="Clean up")
 
     @work(thread=True, exit_on_error=False, group="store")
     def _load_agent_command(self) -> None:
@@ -297,22 +324,45 @@ class SandbenchApp(App[int]):
                 return
         self.push_screen(BenchmarksScreen())
 
-    def start_benchmark(self, benchmark_id: str, name: str) -> None:
-        """Run every scenario of a benchmark (reference solution, -j from the config, with
-        the cache); one benchmark run at a time from here."""
+    def start_benchmark(
+        self, benchmark_id: str, name: str, options: BenchmarkOptions | None = None
+    ) -> None:
+        """Run every case of a benchmark with ``options`` (none: the reference, -j and
+        retries from the config, with the cache); one benchmark run at a time from here."""
+        if self.benchmark_going is not None:
+            self.notify(f"{self.benchmark_going} is still running.", severity="warning")
+            return
+        if options is not None and options.agent_command:
+            self.last_agent_command = options.agent_command
+        self.benchmark_going = name
+        self._run_benchmark(benchmark_id, name, options)
+
+    @work(thread=True, exit_on_error=False, group="benchmarks")
+    def _run_benchmark(
+        self, benchmark_id: str, name: str, options: BenchmarkOptions | None
+    ) -> None:
+        finished = None
+        try:
+            with reporting(self, f"Benchmark {name}"):
+                finished = self.workbench.run_benchmark(benchmark_id, options)
+        finally:
+            self.post_message(BenchmarkEnded(finished))
+
+    def resume_benchmark(self, benchmark_run_id: str, name: str) -> None:
+        """Go on with an interrupted or canceled benchmark run, under its id, as it was
+        asked for; like a start, one at a time from here."""
         if self.benchmark_going is not None:
             self.notify(f"{self.benchmark_going} is still running.", severity="warning")
             return
         self.benchmark_going = name
-        self._run_benchmark(benchmark_id, name)
+        self._resume_benchmark(benchmark_run_id, name)
 
     @work(thread=True, exit_on_error=False, group="benchmarks")
-    def _run_benchmark(self, benchmark_id: str, name: str) -> None:
+    def _resume_benchmark(self, benchmark_run_id: str, name: str) -> None:
         finished = None
         try:
-            with reporting(self, f"Benchmark {name}"):
-                jobs = self.workbench.benchmark_jobs()
-                finished = self.workbench.run_benchmark(benchmark_id, jobs=jobs)
+            with reporting(self, f"Resume {name}"):
+                finished = self.workbench.resume_benchmark(benchmark_run_id)
         finally:
             self.post_message(BenchmarkEnded(finished))
 
@@ -570,6 +620,7 @@ def run_app() -> int:
     """Open the workbench on the user's store; the engine is closed when it quits."""
     from sandbench.config import Config
     from sandbench.engine import Engine
+    from sandbench.runner.reconcile import reconcile
     from sandbench.store import open_store
 
     try:
@@ -577,6 +628,7 @@ def run_app() -> int:
     except SandbenchError:
         config = Config()  # the app says what is wrong with the file
     with open_store() as store:
+        reconcile(store)  # nothing shows running that nothing runs
         engine = Engine(store, config=config)
         try:
             app = SandbenchApp(Workbench(store, engine))

@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from sandbench.model.runs import ScenarioRun
-from sandbench.runner.events import OutputChunk, RunEvent
+from sandbench.runner.events import RUN_EVENTS, Event, OutputChunk, RunEvent
 from sandbench.tui.workbench import RunDetail
 
 
@@ -118,7 +118,9 @@ class EventBridge:
         self._posted = False
         self._lock = threading.Lock()
 
-    def __call__(self, event: RunEvent) -> None:
+    def __call__(self, event: Event) -> None:
+        if not isinstance(event, RUN_EVENTS):
+            return  # sandboxes and executions are polled from the store; cases end with runs
         with self._lock:
             self._pending.append(event)
             if isinstance(event, OutputChunk):
