@@ -32,6 +32,13 @@ class Config(BaseModel):
     concurrency: int = Field(
         default=2, ge=1, le=64, description="Scenario runs at once in a benchmark run."
     )
+    retries: int = Field(
+        default=1,
+        ge=0,
+        le=10,
+        description="Times a benchmark case is run again after an infrastructure failure"
+        " (never after a score, an out-of-memory or an out-of-disk).",
+    )
     trust_host_ca: bool = Field(
         default=True,
         description="Give sandboxes with network the host's CA bundle (needed behind a"
@@ -39,6 +46,19 @@ class Config(BaseModel):
     )
     oci_runtime: str | None = Field(
         default=None, description="OCI runtime override (runc, crun). Unset: detect one that works."
+    )
+    retention_keep_runs_per_scenario: int = Field(
+        default=3,
+        ge=0,
+        description="Sandboxes kept for reruns: those of the newest N runs of each scenario"
+        " (of its runs that still have one); older ones go when a run finishes, when the"
+        " workbench starts and on `sandboxes gc`. 0: no limit.",
+    )
+    retention_suspended_ttl_hours: float = Field(
+        default=72.0,
+        ge=0,
+        description="A run's sandbox suspended (idle) for longer than this many hours is removed,"
+        " even among the newest runs. 0: never.",
     )
     keymap: dict[str, str] = Field(
         default_factory=dict,

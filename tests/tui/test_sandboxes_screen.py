@@ -169,3 +169,40 @@ def test_every_sandboxes_binding_has_a_stable_id() -> None:
     known = keys.by_id()
     for binding in SandboxesScreen.BINDINGS:
         assert binding.id in known  # type: ignore[union-attr]
+
+
+@pytest.mark.podman
+async def test_disk_figures_show_in_the_title_and_a_column_when_wide(
+    live_app: SandbenchApp, engine: Engine
+) -> None:
+    sandbox = engine.create(engine.spec_for(scenario("sandboxes-disk")))
+    written = engine.exec(
+        sandbox.id, "dd if=/dev/urandom of=blob bs=1M count=30 conv=fsync status=none && sync"
+    )
+    assert written.exit_code == 0, written.output
+    async with live_app.run_test(size=(160, 48)) as pilot:
+        screen = await open_sandboxes(pilot, live_app)
+        table = screen.query_one(VimTable)
+
+        def disk_cell() -> str:
+            if sandbox.id not in screen.rows:
+                return "-"
+            return str(table.get_cell(sandbox.id, "disk"))
+
+        await wait_for(pilot, lambda: disk_cell().endswith("M"), "the sandbox's disk figure")
+        assert float(disk_cell()[:-1]) >= 30
+        await wait_for(pilot, lambda: "images" in screen.sub_title, "the images' figure")
+        assert screen.sub_title.startswith("sandboxes · disks ")
+
+
+async def test_clean_up_applies_the_retention_policy(offline_app: SandbenchApp) -> None:
+    async with offline_app.run_test(size=(80, 24)) as pilot:
+        await open_sandboxes(pilot, offline_app)
+        await pilot.press("C")
+        await wait_for(
+            pilot,
+            lambda: any(n.title == "Clean up done" for n in offline_app.notice_log),
+            "the clean-up notice",
+        )
+        notice = next(n for n in offline_app.notice_log if n.title == "Clean up done")
+        assert notice.message.startswith("nothing to remove (keep the newest 3 runs'")

@@ -13,6 +13,7 @@ import pytest
 from textual.pilot import Pilot
 
 from sandbench.engine import Engine
+from sandbench.engine.usage import ImageUsage
 from sandbench.store import Store
 from sandbench.tui.activity import ActivityLog
 from sandbench.tui.app import SandbenchApp
@@ -76,12 +77,28 @@ FIXED_STATS = {
 }
 
 
+MIB = 1024 * 1024
+FIXED_DISKS = {  # what each disk file holds on the host; the provisioning one has none yet
+    "dbx_01fixedsandbox000001": 1536 * MIB,
+    "dbx_01fixedsandbox000002": 212 * MIB,
+    "dbx_01fixedsandbox000003": 48 * MIB,
+    "dbx_01fixedsandbox000005": 9 * MIB,
+}
+FIXED_IMAGES = ImageUsage(count=7, bytes=2100 * MIB, exact=True)
+
+
 class FixedSandboxesWorkbench(FixedWorkbench):
     def sandbox_rows(self, include_ended: bool = False) -> list[SandboxRow]:
         return fixed_sandboxes()
 
     def sandbox_stats(self, sandbox_ids: list[str]) -> dict[str, SandboxStats]:
         return {i: FIXED_STATS[i] for i in sandbox_ids if i in FIXED_STATS}
+
+    def sandbox_disks(self) -> dict[str, int]:
+        return dict(FIXED_DISKS)
+
+    def image_usage(self) -> ImageUsage:
+        return FIXED_IMAGES
 
 
 async def open_sandboxes(pilot: Pilot) -> None:

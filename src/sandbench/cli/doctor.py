@@ -7,8 +7,9 @@ import shutil
 from dataclasses import asdict, dataclass
 
 from sandbench import config as config_module
+from sandbench import paths
 from sandbench.cli.output import emit_json, table
-from sandbench.engine import disk, host, images
+from sandbench.engine import disk, host, images, usage
 from sandbench.engine.arch import EMULATION_FIX, emulation_available, host_arch
 from sandbench.engine.service import Connection, connect
 from sandbench.model.scenario import Architecture
@@ -156,9 +157,51 @@ def run_checks() -> list[Check]:
                     "" if present else f"`sandbench images bootstrap --arch {arch.value}`",
                 )
             )
+        checks.extend(disk_checks(client, local=connection.local))
     finally:
         connection.close()
     return checks
+
+
+def disk_checks(client: object, *, local: bool) -> list[Check]:
+    """What this workspace's sandbox disks and sandbench's images hold on the host."""
+    root = paths.data_dir() / "sandboxes"
+    disks = usage.sandbox_disks(root)
+    held = sum(d.allocated_bytes for d in disks.values())
+    limits = sum(d.size_bytes for d in disks.values())
+    count = len(disks)
+    checks = [
+        Check(
+            "sandbox disks",
+            OK,
+            f"{human_count(count, 'sandbox disk')}, {usage.human(held)} on disk"
+            + (f" (limits {usage.human(limits)})" if count else "")
+            + f" in {root}",
+            "`sandbench sandboxes gc` removes old runs' sandboxes" if held >= GC_HINT_BYTES else "",
+        )
+    ]
+    try:
+        measured = usage.image_usage(client, local=local)
+    except Exception as error:  # Podman could not say: the other checks still count
+        checks.append(Check("sandbench images", WARN, f"cannot measure: {error}"))
+        return checks
+    shared = "shared layers counted once" if measured.exact else "sum of image sizes"
+    checks.append(
+        Check(
+            "sandbench images",
+            OK,
+            f"{human_count(measured.count, 'localhost/sandbench-* image')},"
+            f" {usage.human(measured.bytes)} on disk ({shared})",
+        )
+    )
+    return checks
+
+
+GC_HINT_BYTES = 10 * 1024**3  # sandbox disks holding this much: say how to free them
+
+
+def human_count(count: int, what: str) -> str:
+    return f"{count} {what}" + ("" if count == 1 else "s")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -37,7 +37,7 @@ from podman.errors import NotFound as PodmanNotFound
 from sandbench import config as config_module
 from sandbench import paths, secrets
 from sandbench.config import Config
-from sandbench.engine import disk, images
+from sandbench.engine import disk, images, usage
 from sandbench.engine import host as host_module
 from sandbench.engine.errors import (
     EngineError,
@@ -156,6 +156,7 @@ class Engine:
         self._start = process_start(self._pid)
         self._recover = recover
         self._disk_support: tuple[bool, str] | None = None
+        self._background: list[threading.Thread] = []  # close() waits for these
         # The workspace is fixed when the engine is made, not re-read from the environment
         # later: clean-up must find the disks this engine created.
         self._sandboxes_root = paths.data_dir() / "sandboxes"
@@ -197,6 +198,10 @@ class Engine:
         self._stop.set()
         if self._monitor is not None:
             self._monitor.join(timeout=10)
+        with self._lock:
+            background, self._background = self._background, []
+        for thread in background:  # each stops at its next step once ``closing``
+            thread.join(timeout=120)
         for sandbox_id in list(self._owned):
             with contextlib.suppress(Exception):
                 self.shutdown(sandbox_id, ShutdownReason.API_SHUTDOWN)
@@ -209,6 +214,44 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def closing(self) -> bool:
+        """close() has begun: background work stops at its next step."""
+        return self._stop.is_set()
+
+    @property
+    def log_dir(self) -> Path:
+        return self._log_dir
+
+    def in_background(self, name: str, target: Callable[[], None]) -> threading.Thread:
+        """Run ``target`` in a daemon thread that close() waits for, so a process does not
+        exit half way through a removal; ``target`` checks ``closing`` between its steps."""
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        with self._lock:
+            self._background = [t for t in self._background if t.is_alive()]
+            self._background.append(thread)
+        thread.start()
+        return thread
+
+    def busy(self, sandbox_id: str) -> bool:
+        """An exec, file access or shell of this process is in flight in the sandbox.
+        (Other processes' show as the sandbox's activity time, touched every second.)"""
+        with self._lock:
+            return self._active.get(sandbox_id, 0) > 0
+
+    def disk_usage(self, *, images: bool = True) -> usage.DiskUsage:
+        """Bytes held by this workspace's sandbox disks (per sandbox) and, with ``images``,
+        by sandbench's images (one Podman call)."""
+        disks = usage.sandbox_disks(self._sandboxes_root)
+        measured = None
+        if images:
+            measured = usage.image_usage(self.client, local=self.connection.local)
+        return usage.DiskUsage(disks, measured)
+
+    def sandbox_disks(self) -> dict[str, usage.SandboxDisk]:
+        """The sandbox disks alone: file stats, no Podman call."""
+        return usage.sandbox_disks(self._sandboxes_root)
 
     def _disk_dir(self, sandbox_id: str) -> Path:
         return self._sandboxes_root / sandbox_id
@@ -879,12 +922,23 @@ class Engine:
 
     @podman_errors_are_engine_errors
     def shutdown(
-        self, sandbox_id: str, reason: ShutdownReason = ShutdownReason.API_SHUTDOWN
+        self,
+        sandbox_id: str,
+        reason: ShutdownReason = ShutdownReason.API_SHUTDOWN,
+        *,
+        only_if: Callable[[Sandbox], bool] | None = None,
     ) -> Sandbox:
+        """Remove the sandbox: container and disk go. ``only_if`` is asked again with the
+        sandbox's lifecycle lock held (no suspend or resume can slip in between): when it
+        says no, nothing changes."""
         sandbox = self.store.get_sandbox(sandbox_id)
         with self._exclusive(sandbox.id):
             sandbox = self.store.get_sandbox(sandbox.id)
-            if not sandbox.status.terminal:
+            if sandbox.status.terminal:
+                pass
+            elif only_if is not None and not only_if(sandbox):
+                return sandbox
+            else:
                 self._teardown(sandbox.id, keep_disk=False)
                 self._transition(sandbox.id, SandboxState.SHUTDOWN, shutdown_reason=reason)
         self._owned.discard(sandbox.id)

@@ -31,6 +31,7 @@ class ShutdownReason(StrEnum):
     KEEP_ALIVE_TIMEOUT = "keep_alive_timeout"
     IDLE = "idle"
     ENTRYPOINT_EXIT = "entrypoint_exit"
+    TTL_EXPIRED = "ttl_expired"  # Runloop's value; here: the retention policy's TTL
 
 
 class FailureReason(StrEnum):

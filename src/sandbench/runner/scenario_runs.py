@@ -15,9 +15,10 @@ from collections.abc import Callable
 
 from sandbench import secrets
 from sandbench.engine import Engine
+from sandbench.engine.sandboxes import process_start
 from sandbench.errors import InvalidInput, NotFound, SandbenchError
 from sandbench.model.runs import RunState, ScenarioRun, ScorerState, Solution, latest_attempts
-from sandbench.model.sandbox import SandboxState
+from sandbench.model.sandbox import SandboxSpec, SandboxState
 from sandbench.model.scenario import (
     IdleAction,
     IdleConfiguration,
@@ -25,7 +26,7 @@ from sandbench.model.scenario import (
     Scenario,
     ScoringFunction,
 )
-from sandbench.runner import solutions
+from sandbench.runner import retention, solutions
 from sandbench.runner.cache import cache_key
 from sandbench.runner.events import (
     EventBus,
@@ -38,7 +39,7 @@ from sandbench.runner.events import (
 )
 from sandbench.runner.redaction import RedactingStream
 from sandbench.scoring import ScorerContext, run_scorer
-from sandbench.store import Store
+from sandbench.store import ScenarioRecord, Store
 
 # A run's sandbox waits for reruns: suspended when idle, not shut down by a keep-alive.
 RUN_SANDBOX_IDLE = IdleConfiguration(idle_time_seconds=600, on_idle=IdleAction.SUSPEND)
@@ -58,6 +59,7 @@ class Runner:
         # set when this process stops (the server's Ctrl-C): work cut short by it is left
         # for the next process to pick up, never recorded as a failure
         self.stopping = threading.Event()
+        self._pid, self._start = os.getpid(), process_start(os.getpid())
 
     # ------------------------------------------------------------------ public
 
@@ -74,16 +76,22 @@ class Runner:
         benchmark_run_id: str | None = None,
         on_created: Callable[[ScenarioRun], None] | None = None,
         hand_over: solutions.HandOver | None = None,
+        secret_env: dict[str, str] | None = None,
     ) -> ScenarioRun:
         """Run a scenario version to the end; returns the stored run (completed or not).
 
         ``hand_over`` gives an interactive solution the user's terminal (by default this
-        process's own, which must be a terminal)."""
-        record = self.store.get_scenario(scenario_ref, version)
+        process's own, which must be a terminal). ``secret_env`` maps more env vars to
+        secret names (Runloop's mapping)."""
+        record, spec = self.preflight(
+            scenario_ref,
+            solution=solution,
+            agent_command=agent_command,
+            env=env,
+            secret_env=secret_env,
+            version=version,
+        )
         scenario = record.scenario
-        if solution == Solution.AGENT and not agent_command:
-            raise InvalidInput("an agent solution needs --agent CMD")
-        spec = self.engine.spec_for(scenario, env=env)  # fails early on missing requirements
         key = cache_key(self.store, self.engine, scenario, spec, solution, agent_command)
         run = self.store.create_run(
             record.id,
@@ -91,7 +99,10 @@ class Runner:
             solution,
             benchmark_run_id=benchmark_run_id,
             name=scenario.name,
-            owner_pid=os.getpid(),
+            owner_pid=self._pid,
+            owner_start=self._start,
+            environment_variables=dict(env) if env else None,
+            secrets_provided=dict(secret_env) if secret_env else None,
         )
         self.store.update_run(run.id, cache_key=key)
         if on_created is not None:
@@ -149,6 +160,31 @@ class Runner:
             if sandbox_id is not None and not keep_sandbox:
                 with contextlib.suppress(SandbenchError):
                     self.engine.shutdown(sandbox_id)
+
+    def preflight(
+        self,
+        scenario_ref: str,
+        *,
+        solution: Solution = Solution.REFERENCE,
+        agent_command: str | None = None,
+        env: dict[str, str] | None = None,
+        secret_env: dict[str, str] | None = None,
+        version: int | None = None,
+    ) -> tuple[ScenarioRecord, SandboxSpec]:
+        """Everything that can be checked before a sandbox exists, checked: the solution
+        (an agent command, a reference to apply), the environment variables and secrets,
+        the image or blueprint. Raises with the reason; a benchmark records it per case."""
+        record = self.store.get_scenario(scenario_ref, version)
+        scenario = record.scenario
+        if solution == Solution.AGENT and not agent_command:
+            raise InvalidInput("an agent solution needs --agent CMD")
+        if solution == Solution.REFERENCE and not (scenario.reference_output or "").strip():
+            raise InvalidInput(
+                f"scenario {scenario.name!r} has no reference_output to apply; run it with"
+                " --solution baseline (or agent), or give it a reference solution"
+            )
+        spec = self.engine.spec_for(scenario, env=env, secret_env=secret_env)
+        return record, spec
 
     # ------------------------------------------------------------------ external runs
 
@@ -525,6 +561,7 @@ class Runner:
         self._emit_state(run_id, state, reason or "")
         run = self.store.get_run(run_id)
         self.bus.emit(RunFinished(run_id, run))
+        retention.collect_in_background(self.store, self.engine)  # never waits, never raises
         return run
 
 

@@ -198,6 +198,16 @@ class ExecutionStore(Database):
                 (self._execution(conn, r, False), r["owner_pid"], r["owner_start"]) for r in rows
             ]
 
+    def open_executions(self, sandbox_id: str) -> list[tuple[str, int | None, str | None]]:
+        """The sandbox's executions not completed: (id, owner pid, owner start)."""
+        with self.read() as conn:
+            rows = conn.execute(
+                "SELECT id, owner_pid, owner_start FROM executions"
+                " WHERE sandbox_id = ? AND status <> ?",
+                [sandbox_id, ExecutionStatus.COMPLETED],
+            ).fetchall()
+            return [(r["id"], r["owner_pid"], r["owner_start"]) for r in rows]
+
     def _execution(self, conn: sqlite3.Connection, row: sqlite3.Row, output: bool) -> Execution:
         texts = {"stdout": "", "stderr": ""}
         if output:

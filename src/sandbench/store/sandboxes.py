@@ -134,11 +134,13 @@ class SandboxStore(Database):
             [sandbox_id, status, stamp],
         )
 
-    def touch_sandbox(self, sandbox_id: str) -> None:
-        """Note activity (exec, file access, shell): it resets the idle timer."""
+    def touch_sandbox(self, sandbox_id: str, *, at_ms: int | None = None) -> None:
+        """Note activity (exec, file access, shell): it resets the idle timer. ``at_ms``
+        records it at another time than now."""
         with self.write() as conn:
             conn.execute(
-                "UPDATE sandboxes SET last_activity_ms = ? WHERE id = ?", [now_ms(), sandbox_id]
+                "UPDATE sandboxes SET last_activity_ms = ? WHERE id = ?",
+                [now_ms() if at_ms is None else at_ms, sandbox_id],
             )
 
     def get_sandbox(self, sandbox_id: str) -> Sandbox:

@@ -10,6 +10,10 @@ sandbox (through ``sandbench serve``, usually another process writing the same s
 output streaming in. While it shows, a thread worker reads what is new every
 ``ACTIVITY_POLL_S`` seconds (new commands, the state of those still going, output past
 what was read), never the whole log again.
+
+The disk each sandbox holds on the host (its sparse disk file's real blocks) is read with
+the list; what sandbench's images hold, every ``IMAGES_POLL_S`` seconds (a Podman call).
+Both totals are in the title; the per-sandbox figure is a column where the width allows.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
+from sandbench.engine.usage import ImageUsage, human
 from sandbench.model.sandbox import SandboxState
+from sandbench.runner.retention import Report
 from sandbench.tui import keys
 from sandbench.tui.activity import ActivityLog
 from sandbench.tui.messages import WorkFailed, reporting
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from sandbench.tui.app import SandbenchApp
 
 POLL_S = 2.0
+IMAGES_POLL_S = 30.0
 ACTIVITY_POLL_S = 0.4  # while the activity log shows: commands appear as they run
 RUNNING = SandboxState.RUNNING.value
 SUSPENDED = SandboxState.SUSPENDED.value
@@ -55,6 +62,12 @@ class SandboxesLoaded(Message):
     rows: list[SandboxRow] | None  # None: the store could not be read
     stats: dict[str, SandboxStats] = field(default_factory=dict)
     error: BaseException | None = None
+    disks: dict[str, int] | None = None  # None: could not be read
+
+
+@dataclass
+class ImagesMeasured(Message):
+    images: ImageUsage | None  # None: Podman could not say
 
 
 @dataclass
@@ -106,7 +119,12 @@ def preset_text(row: SandboxRow) -> str:
     return f"{row.cpu:g}c {row.memory_gib}G {row.disk_gib}G"
 
 
-COLUMN_KEYS = ("id", "name", "origin", "state", "preset", "arch", "idle", "cpu", "mem")
+def disk_text(row: SandboxRow, disks: dict[str, int]) -> str:
+    held = disks.get(row.id)
+    return "-" if held is None or row.ended else human(held)
+
+
+COLUMN_KEYS = ("id", "name", "origin", "state", "preset", "arch", "idle", "cpu", "mem", "disk")
 LABELS = {
     "id": "SANDBOX",
     "name": "NAME",
@@ -117,7 +135,27 @@ LABELS = {
     "idle": "IDLE",
     "cpu": "CPU%",
     "mem": "MEM",
+    "disk": "DISK",
 }
+
+
+def retention_summary(report: Report) -> str:
+    """One notice's worth: what the retention policy removed and freed, or why nothing."""
+    removed = report.removed
+    if not removed and not report.failed:
+        kept = f"; {len(report.spared)} kept in use" if report.spared else ""
+        return f"nothing to remove ({report.policy}){kept}"
+    count = len(removed)
+    parts = [
+        f"removed {count} old run sandbox" + ("" if count == 1 else "es"),
+        f"freed {human(report.freed_bytes)}",
+    ]
+    if report.failed:
+        parts.append(f"{len(report.failed)} could not be removed (see {LOG_HINT})")
+    return ", ".join(parts)
+
+
+LOG_HINT = "retention.log in `sandbench config path`'s logs"
 
 
 class SandboxesScreen(KeyedScreen):
@@ -129,6 +167,9 @@ class SandboxesScreen(KeyedScreen):
         super().__init__(id="sandboxes-screen")
         self.rows: dict[str, SandboxRow] = {}
         self.stats: dict[str, SandboxStats] = {}
+        self.disks: dict[str, int] | None = None  # bytes each sandbox's disk holds
+        self.images: ImageUsage | None = None
+        self._measuring = False
         self.include_ended = False
         self.busy: set[str] = set()  # sandboxes with an action in flight
         self.loaded_once = False
@@ -165,7 +206,9 @@ class SandboxesScreen(KeyedScreen):
         self.query_one(VimTable).set_columns(self._columns())
         self.query_one(VimTable).focus()
         self.reload()
+        self.measure_images()
         self.set_interval(POLL_S, self._poll)
+        self.set_interval(IMAGES_POLL_S, self.measure_images)
         self.set_interval(ACTIVITY_POLL_S, self._poll_activity)
         self.set_interval(1.0, self._tick_activity)
 
@@ -191,10 +234,16 @@ class SandboxesScreen(KeyedScreen):
             "idle": 6,
             "cpu": 7,
             "mem": 8,
+            "disk": 7,
         }
-        spare = width - sum(fixed.values()) - 2 * (len(fixed) + 1) - 2
-        widths = {"name": min(max(10, spare), 40), **fixed}
-        return {key: widths[key] for key in COLUMN_KEYS}
+
+        def spare() -> int:
+            return width - sum(fixed.values()) - 2 * (len(fixed) + 1) - 2
+
+        if spare() < 10:  # DISK only where it fits beside a readable NAME
+            del fixed["disk"]
+        widths = {"name": min(max(10, spare()), 40), **fixed}
+        return {key: widths[key] for key in COLUMN_KEYS if key in widths}
 
     def _columns(self) -> list[tuple[str, str, int]]:
         labels = {**LABELS, "preset": "PRESET"} if self._widths["preset"] < 12 else LABELS
@@ -230,7 +279,29 @@ class SandboxesScreen(KeyedScreen):
             return
         running = [r.id for r in rows if r.state == RUNNING]
         stats = workbench.sandbox_stats(running) if running else {}
-        self.post_message(SandboxesLoaded(generation, rows, stats))
+        try:
+            disks: dict[str, int] | None = workbench.sandbox_disks()
+        except Exception:  # the list still shows; the title says nothing of disks
+            disks = None
+        self.post_message(SandboxesLoaded(generation, rows, stats, disks=disks))
+
+    def measure_images(self) -> None:
+        if not self._measuring:
+            self._measuring = True
+            self._measure_images()
+
+    @work(thread=True, exit_on_error=False, group="sandbox-images")
+    def _measure_images(self) -> None:
+        try:
+            measured: ImageUsage | None = self.sandbench.workbench.image_usage()
+        except Exception:  # no Podman: said at start-up, not here every 30 s
+            measured = None
+        self.post_message(ImagesMeasured(measured))
+
+    def on_images_measured(self, message: ImagesMeasured) -> None:
+        self._measuring = False
+        self.images = message.images
+        self._update_title()
 
     def on_sandboxes_loaded(self, message: SandboxesLoaded) -> None:
         if message.generation != self._generation:
@@ -245,6 +316,7 @@ class SandboxesScreen(KeyedScreen):
         self.failing = False
         self.loaded_once = True
         self.stats = message.stats
+        self.disks = message.disks
         selected = self.selected_id()
         table = self.query_one(VimTable)
         if list(self.rows) == [r.id for r in message.rows]:
@@ -255,8 +327,18 @@ class SandboxesScreen(KeyedScreen):
         else:
             self._fill(message.rows, selected)
         self._update_status()
+        self._update_title()
         self._update_activity_title()
         self.refresh_keys()
+
+    def _update_title(self) -> None:
+        """The header: what the sandboxes' disks and sandbench's images hold on the host."""
+        parts = ["sandboxes"]
+        if self.disks is not None:
+            parts.append(f"disks {human(sum(self.disks.values()))}")
+        if self.images is not None:
+            parts.append(f"images {human(self.images.bytes)}")
+        self.sub_title = " · ".join(parts)
 
     def _fill(self, rows: list[SandboxRow], selected: str | None) -> None:
         table = self.query_one(VimTable)
@@ -281,6 +363,7 @@ class SandboxesScreen(KeyedScreen):
             "idle": lambda: idle_text(row, self.sandbench.workbench.now_ms()),
             "cpu": lambda: cpu_text(stats),
             "mem": lambda: memory_text(stats),
+            "disk": lambda: disk_text(row, self.disks or {}),
         }
         return [cells[key]() for key in widths]
 
@@ -454,6 +537,7 @@ class SandboxesScreen(KeyedScreen):
 
     def action_refresh(self) -> None:
         self.reload()
+        self.measure_images()
 
     def action_back(self) -> None:
         if self.activity_id is not None:
@@ -554,6 +638,20 @@ class SandboxesScreen(KeyedScreen):
                 else:
                     message = "nothing left behind"
                 self.app.call_from_thread(self.app.notify, message, title="Prune done")
+        finally:
+            self.app.call_from_thread(self.reload)
+
+    def action_collect(self) -> None:
+        self._collect()
+
+    @work(thread=True, exit_on_error=False, group="sandbox-actions")
+    def _collect(self) -> None:
+        try:
+            with reporting(self.app, "Clean up"):
+                report = self.sandbench.workbench.collect_sandboxes()
+                self.app.call_from_thread(
+                    self.app.notify, retention_summary(report), title="Clean up done"
+                )
         finally:
             self.app.call_from_thread(self.reload)
 
