@@ -17,7 +17,7 @@ import sandbench
 
 PACKAGE = Path(sandbench.__file__).parent
 CORE = ("model", "store", "engine", "scoring", "runner")
-UI_LIBRARIES = ("textual", "rich")
+UI_LIBRARIES = ("textual", "rich", "textual_plotext", "plotext")
 SERVER_LIBRARIES = ("fastapi", "starlette", "hypercorn", "uvicorn", "ray", "anyio")
 
 

@@ -16,6 +16,8 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Log
 
+from sandbench.engine.usage import ImageUsage
+from sandbench.errors import SandbenchError
 from sandbench.model import parse_scenarios
 from sandbench.model.documents import ParsedScenario
 from sandbench.model.resources import Resources
@@ -79,6 +81,9 @@ class OfflineWorkbench(Workbench):
 
     def check_engine(self) -> str:
         return "offline"
+
+    def image_usage(self) -> ImageUsage:
+        raise SandbenchError("offline: Podman is not asked")
 
 
 # ----------------------------------------------------------------------------- fixed data

@@ -5,11 +5,13 @@ when they apply."""
 from __future__ import annotations
 
 import pytest
+from textual.pilot import Pilot
 
 from sandbench.engine import Engine
 from sandbench.store import Store
 from sandbench.tui import keys
 from sandbench.tui.app import SandbenchApp
+from sandbench.tui.benchmark_dialogs import BenchmarkStartScreen
 from sandbench.tui.benchmarks import BenchmarksScreen
 from sandbench.tui.run import RunScreen
 from sandbench.tui.scenarios import ScenariosScreen
@@ -44,6 +46,16 @@ def newest_run(screen: BenchmarksScreen) -> str | None:
     return next(iter(screen.runs), None)
 
 
+async def start_from_the_dialog(pilot: Pilot) -> None:
+    """s, then the dialog's defaults as they are (the reference, -j from the config)."""
+    app = pilot.app
+    screen = app.screen
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(app.screen, BenchmarkStartScreen), "the dialog")
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: app.screen is screen, "the dialog to close")
+
+
 @pytest.mark.podman
 async def test_run_a_benchmark_from_the_screen_then_again_from_the_cache(
     live_app: SandbenchApp, store: Store, engine: Engine
@@ -62,7 +74,7 @@ async def test_run_a_benchmark_from_the_screen_then_again_from_the_cache(
         assert "benchmarks.start" in shown_keys(screen)
         assert "benchmarks.cancel" not in shown_keys(screen)
 
-        await pilot.press("s")
+        await start_from_the_dialog(pilot)
         await wait_for(pilot, lambda: live_app.benchmark_going is not None, "going")
         assert "benchmarks.cancel" in shown_keys(screen)
         assert "benchmarks.start" not in shown_keys(screen)
@@ -92,7 +104,7 @@ async def test_run_a_benchmark_from_the_screen_then_again_from_the_cache(
             pilot, lambda: "Benchmark run ended" in [n.title for n in live_app.notice_log], "sum"
         )
 
-        await pilot.press("s")
+        await start_from_the_dialog(pilot)
         await wait_for(
             pilot,
             lambda: (

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from sandbench.cli.output import emit_json, note, table, when
-from sandbench.model.benchmark import Benchmark
+from sandbench.cli.output import emit_json, note, parse_env, table, when
+from sandbench.cli.session import acting_store
+from sandbench.model.benchmark import Benchmark, BenchmarkRun, BenchmarkRunState, CaseState
 from sandbench.model.runs import Solution
 from sandbench.store import DEFAULT_LIMIT, open_store
+
+if TYPE_CHECKING:  # the runner (and Podman's client) load only for commands that run
+    from sandbench.runner.benchmark_runs import BenchmarkRunner
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -44,8 +50,46 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument("--agent", metavar="CMD", help="a command on the host that solves each one")
     p.add_argument("--filter", metavar="NAMES", help="comma-separated scenario names to run")
     p.add_argument("--no-cache", action="store_true", help="ignore the result cache")
+    p.add_argument(
+        "--repeats", type=int, default=1, metavar="K", help="run every case K times (pass@k)"
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="rerun a case after an infrastructure failure, N times at most (config: retries)",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an environment variable for every case (repeat for more)",
+    )
+    p.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="ENV_NAME=SECRET_NAME",
+        help="give every case the stored secret SECRET_NAME as $ENV_NAME (repeat for more)",
+    )
     p.add_argument("--json", action="store_true", help="print the benchmark run as JSON")
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser(
+        "resume", help="finish an interrupted or canceled benchmark run, under the same id"
+    )
+    p.add_argument("run_id", metavar="BENCHMARK_RUN_ID")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="runs at once (default: as before)")
+    p.add_argument("--json", action="store_true", help="print the benchmark run as JSON")
+    p.set_defaults(handler=cmd_resume)
+
+    p = sub.add_parser("compare", help="compare two benchmark runs per scenario, regressions first")
+    p.add_argument("run_a", metavar="RUN_A", help="the baseline benchmark run")
+    p.add_argument("run_b", metavar="RUN_B", help="the run compared with it (delta = B - A)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=cmd_compare)
 
     p = sub.add_parser("runs", help="runs of a benchmark, newest first")
     p.add_argument("ref", nargs="?", metavar="ID|NAME")
@@ -115,52 +159,111 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sandbench import config
-    from sandbench.cli.runs import runner_session
-    from sandbench.runner.benchmark_runs import BenchmarkRunner
-    from sandbench.runner.events import RunFinished
 
-    jobs = args.jobs or config.load().concurrency
+    settings = config.load()
+    jobs = args.jobs or settings.concurrency
     solution = (
         Solution(args.solution)
         if args.solution
         else (Solution.AGENT if args.agent else Solution.REFERENCE)
     )
     names = [n.strip() for n in args.filter.split(",") if n.strip()] if args.filter else None
-    with runner_session() as (_store, runner):
-        bench = BenchmarkRunner(runner)
-        if not args.json:
-
-            def done(event: object) -> None:
-                if isinstance(event, RunFinished):
-                    r = event.run
-                    score = "-" if r.score is None else f"{r.score:.3f}"
-                    hit = "  [cache hit]" if r.cache_hit else ""
-                    note(f"  {r.state.value:<9} {score:>6}  {r.name}{hit}")
-
-            runner.bus.subscribe(done)
-        result = bench.run(
+    env = parse_env(args.env)
+    secret_env = parse_env(args.secret, "--secret", "ENV_NAME=SECRET_NAME")
+    retries = settings.retries if args.retries is None else args.retries
+    return _drive(
+        args.json,
+        lambda bench: bench.run(
             args.ref,
             jobs=jobs,
             solution=solution,
             agent_command=args.agent,
             case_filter=names,
             use_cache=not args.no_cache,
-        )
-    if args.json:
-        emit_json(result.model_dump(mode="json"))
+            repeats=args.repeats,
+            retries=retries,
+            env=env,
+            secret_env=secret_env,
+        ),
+    )
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    return _drive(args.json, lambda bench: bench.resume(args.run_id, jobs=args.jobs))
+
+
+def _drive(as_json: bool, start: Callable[[BenchmarkRunner], BenchmarkRun]) -> int:
+    """Run (or resume) a benchmark run, a line per case as each ends, then the result."""
+    from sandbench.cli.runs import runner_session
+    from sandbench.runner.benchmark_runs import BenchmarkRunner
+    from sandbench.runner.exports import benchmark_run_document
+
+    with runner_session() as (store, runner):
+        bench = BenchmarkRunner(runner)
+        if not as_json:
+            runner.bus.subscribe(_print_case)
+        result = start(bench)
+        cases = store.cases_of(result.id)
+    if as_json:
+        emit_json(benchmark_run_document(result, cases))
     else:
-        score = "-" if result.score is None else f"{result.score:.3f}"
-        breakdown = ", ".join(f"{k} {v}" for k, v in sorted(result.status_breakdown.items()))
-        print(
-            f"{result.id}  {result.state.value}  score {score}  ok {result.ok_cases}/"
-            f"{result.total_cases}  cache hits {result.cache_hit_cases}  "
-            f"{(result.duration_ms or 0) / 1000:.1f}s  ({breakdown})"
-        )
+        _print_result(result)
     return {"completed": 0, "canceled": 130}.get(result.state.value, 1)
 
 
+def _print_case(event: object) -> None:
+    from sandbench.runner.events import CaseFinished
+
+    if not isinstance(event, CaseFinished):
+        return
+    case = event.case
+    score = "-" if case.score is None or case.state != CaseState.DONE else f"{case.score:.3f}"
+    name = case.scenario_name or case.scenario_id
+    repeat = f" #{case.repeat_index + 1}" if case.repeat_index else ""
+    tries = f"  [attempt {case.attempts}]" if case.attempts > 1 else ""
+    why = f": {case.reason}" if case.reason and case.state != CaseState.DONE else ""
+    note(f"  {case.state.value:<11} {score:>6}  {name}{repeat}{tries}{why}")
+
+
+def _print_result(result: BenchmarkRun) -> None:
+    score = "-" if result.score is None else f"{result.score:.3f}"
+    breakdown = ", ".join(f"{k} {v}" for k, v in sorted(result.status_breakdown.items()))
+    print(
+        f"{result.id}  {result.state.value}  score {score}  ok {result.ok_cases}/"
+        f"{result.total_cases}  cache hits {result.cache_hit_cases}  "
+        f"{(result.duration_ms or 0) / 1000:.1f}s  ({breakdown})"
+    )
+    if result.settings.repeats > 1:
+        print(
+            table(
+                ["SCENARIO", "RUNS", "MEAN", "STD", "PASS@1", f"PASS@{result.settings.repeats}"],
+                [
+                    [
+                        (s.name or s.scenario_id) + ("  (flaky)" if s.flaky else ""),
+                        s.runs,
+                        _number(s.mean_score),
+                        _number(s.score_std),
+                        _number(s.pass_at_1),
+                        _number(s.pass_at_k),
+                    ]
+                    for s in result.scenario_stats
+                ],
+            )
+        )
+    if result.flaky:
+        note(f"flaky (repeats disagree): {', '.join(result.flaky)}")
+    if result.state == BenchmarkRunState.CANCELED or any(
+        k in result.status_breakdown for k in ("not_started", "canceled", "interrupted")
+    ):
+        note(f"finish it with: sandbench benchmarks resume {result.id}")
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
-    with open_store() as store:
+    with acting_store() as store:
         runs = store.list_benchmark_runs(args.ref)
     if args.json:
         emit_json([r.model_dump(mode="json") for r in runs])
@@ -185,4 +288,93 @@ def cmd_runs(args: argparse.Namespace) -> int:
             ],
         )
     )
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Per scenario A, B and B - A, regressions first, flips marked; then the totals and
+    the score history of the benchmark (of B's, and of A's when it is another)."""
+    from sandbench.runner.benchmark_comparison import (
+        FLIP_TEXT,
+        Change,
+        ScenarioDelta,
+        compare_benchmark_runs,
+        comparison_document,
+    )
+
+    with acting_store() as store:
+        comparison = compare_benchmark_runs(store, args.run_a, args.run_b)
+    if args.json:
+        emit_json(comparison_document(comparison))
+        return 0
+
+    def delta_text(delta: float | None) -> str:
+        return "-" if delta is None else f"{delta:+.3f}"
+
+    def change_text(row: ScenarioDelta) -> str:
+        if row.flip is not None:
+            return f"{FLIP_TEXT[row.flip]} !"
+        if row.change == Change.UNSCORED:
+            letter, side = ("A", row.a) if row.a is None or row.a.score is None else ("B", row.b)
+            why = f": {side.reason}" if side is not None and side.reason else ""
+            return f"{letter} {side.state if side else '-'}{why}"
+        return {
+            Change.REGRESSED: "worse",
+            Change.IMPROVED: "better",
+            Change.UNCHANGED: "same",
+            Change.ONLY_A: "only in A",
+            Change.ONLY_B: "only in B",
+        }[row.change]
+
+    for letter, side in (("A", comparison.a), ("B", comparison.b)):
+        repeats = f"  repeats {side.repeats}" if side.repeats > 1 else ""
+        print(
+            f"{letter}  {side.id}  {side.benchmark_name or side.benchmark_id or '-'}"
+            f"  {side.solution}  {side.state}  score {_number(side.score)}{repeats}"
+            f"  {when(side.start_time_ms)}"
+        )
+    if comparison.rows:
+        print(
+            table(
+                ["SCENARIO", "A", "B", "DELTA", "CHANGE"],
+                [
+                    [
+                        row.name,
+                        _number(row.score_a) if row.a else "-",
+                        _number(row.score_b) if row.b else "-",
+                        delta_text(row.delta),
+                        change_text(row),
+                    ]
+                    for row in comparison.rows
+                ],
+            )
+        )
+    else:
+        note("the two runs share no scenario and have none of their own")
+    counts = comparison.counts
+    summary = [
+        f"{counts[change.value]} {word}"
+        for change, word in (
+            (Change.REGRESSED, "worse"),
+            (Change.IMPROVED, "better"),
+            (Change.UNCHANGED, "same"),
+            (Change.UNSCORED, "unscored"),
+            (Change.ONLY_A, "only in A"),
+            (Change.ONLY_B, "only in B"),
+        )
+        if counts[change.value]
+    ]
+    flips = [f"{counts[f.value]} {text}" for f, text in FLIP_TEXT.items() if counts[f.value]]
+    print(
+        f"score {_number(comparison.a.score)} -> {_number(comparison.b.score)}"
+        f"  delta {delta_text(comparison.delta)}  ({', '.join(summary) or 'no scenario'})"
+        + (f"  flips: {', '.join(flips)}" if flips else "")
+    )
+    for history in comparison.histories:
+        marks = {comparison.a.id: "A", comparison.b.id: "B"}
+        points = [
+            _number(p.score) + (f"({marks[p.run_id]})" if p.run_id in marks else "")
+            for p in history.points
+        ]
+        print(f"history of {history.benchmark_name}, oldest first: {' '.join(points) or '-'}")
     return 0

@@ -98,10 +98,26 @@ SCENARIOS = (
         "B",
         "app.benchmarks",
         "Benchmarks",
-        "Benchmarks and their runs: start, follow, cancel",
+        "Benchmarks and their runs: start, resume, compare",
         show=False,  # like Sandboxes: the 80-column footer is full; in ? help and ctrl+p
     ),
     Key("scenarios.all_runs", "R", "all_runs", "All runs", "Every run, newest first", show=False),
+    Key(
+        "scenarios.mark",
+        "m",
+        "mark",
+        "Mark",
+        "Mark or unmark the selected scenario for a benchmark",
+        show=False,  # the 80-column footer is full; the status line says how many are marked
+    ),
+    Key(
+        "scenarios.make_benchmark",
+        "M",
+        "make_benchmark",
+        "Make benchmark",
+        "Make a benchmark of the marked scenarios",
+        show=False,
+    ),
     Key("scenarios.refresh", "ctrl+l", "refresh", "Refresh", "Reload the list", show=False),
 )
 
@@ -169,6 +185,14 @@ SANDBOXES = (
         "Remove what crashed processes left behind",
         show=False,  # the 80-column footer is full (Back would go); in ? help and ctrl+p
     ),
+    Key(
+        "sandboxes.collect",
+        "C",
+        "collect",
+        "Clean up",
+        "Apply the retention policy now: old runs' sandboxes go (`sandbench sandboxes gc`)",
+        show=False,  # as prune: in ? help and ctrl+p
+    ),
     Key("sandboxes.ended", "e", "toggle_ended", "Ended", "Show or hide ended sandboxes"),
     Key("sandboxes.refresh", "ctrl+l", "refresh", "Refresh", "Reload the list", show=False),
     Key(
@@ -181,12 +205,85 @@ SANDBOXES = (
 )
 
 BENCHMARKS = (
-    Key("benchmarks.start", "s", "start", "Start", "Run the selected benchmark (reference)"),
+    Key(
+        "benchmarks.start",
+        "s",
+        "start",
+        "Start",
+        "Run the selected benchmark (asks its options first)",
+    ),
     Key("benchmarks.cancel", "c", "cancel", "Cancel", "Cancel the benchmark run going"),
+    Key(
+        "benchmarks.resume",
+        "r",
+        "resume",
+        "Resume",
+        "Finish the selected interrupted or canceled run, same id",
+    ),
+    Key(
+        "benchmarks.mark",
+        "m",
+        "mark",
+        "Mark",
+        "Mark or unmark the selected run (v compares two)",
+        show=False,  # the 80-column footer is full; the status line shows the marks
+    ),
+    Key(
+        "benchmarks.compare",
+        "v",
+        "compare",
+        "Compare",
+        "Compare the marked runs, or the selected with the one before",
+    ),
+    Key(
+        "benchmarks.stats",
+        "t",
+        "toggle_stats",
+        "Stats",
+        "Repeats: per scenario mean, std, pass@1, pass@k, flaky",
+        show=False,  # the 80-column footer is full; the progress line says "t stats"
+    ),
     Key("benchmarks.open", "enter", "open", "Open", "Next list; on a scenario run, open it"),
-    Key("benchmarks.next_list", "tab", "next_list", "Lists", "Move to the next list"),
+    Key(
+        "benchmarks.next_list",
+        "tab",
+        "next_list",
+        "Lists",
+        "Move to the next list",
+        show=False,  # the 80-column footer is full; tab moves on as everywhere
+    ),
     Key("benchmarks.refresh", "ctrl+l", "refresh", "Refresh", "Reload the lists", show=False),
     Key("benchmarks.back", "escape", "back", "Back", "Back to the previous screen"),
+)
+
+BENCHMARK_COMPARE = (
+    Key(
+        "benchmark_compare.plot",
+        "p",
+        "plot",
+        "Plot",
+        "The other plot: the score moves or the score history",
+    ),
+    Key(
+        "benchmark_compare.swap",
+        "x",
+        "swap",
+        "Swap",
+        "Swap the two runs (the delta is B - A)",
+    ),
+    Key("benchmark_compare.back", "escape", "back", "Back", "Back to the benchmarks"),
+)
+
+BENCHMARK_START = (
+    Key(
+        "benchmark_start.start",
+        "ctrl+s",
+        "start",
+        "Start",
+        "Start the benchmark run with these options",
+        priority=True,  # from any field, the text areas included
+    ),
+    Key("benchmark_start.close", "escape", "close", "Close", "Close without starting anything"),
 )
 
 CHECK = (
@@ -307,6 +404,8 @@ ALL: dict[str, tuple[Key, ...]] = {
     "editor": EDITOR,
     "sandboxes": SANDBOXES,
     "benchmarks": BENCHMARKS,
+    "benchmark_compare": BENCHMARK_COMPARE,
+    "benchmark_start": BENCHMARK_START,
     "check": CHECK,
     "table": TABLE,
     "log": LOG,

@@ -1,4 +1,8 @@
-"""The scenarios screen: every stored scenario, filtered by name, paged from the store."""
+"""The scenarios screen: every stored scenario, filtered by name, paged from the store.
+
+``m`` marks scenarios (by id: a mark survives the filter and paging, and shows on the row
+whenever it is listed); ``M`` makes a benchmark of the marked ones, in the order marked.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.markup import escape
@@ -15,8 +20,10 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from sandbench.model.benchmark import Benchmark
 from sandbench.model.runs import ScenarioRun
 from sandbench.tui import keys
+from sandbench.tui.benchmark_dialogs import BenchmarkNameScreen
 from sandbench.tui.editor import EditorScreen
 from sandbench.tui.messages import RunUpdated, reporting
 from sandbench.tui.modals import (
@@ -35,6 +42,7 @@ if TYPE_CHECKING:
 PAGE_SIZE = 100
 LOAD_AHEAD = 25  # fetch the next page when the cursor is this close to the last row
 FILTER_DELAY_S = 0.15
+MARK = "● "
 
 EMPTY = (
     "No scenarios yet.\n\n"
@@ -78,6 +86,7 @@ class ScenariosScreen(Screen):
     def __init__(self) -> None:
         super().__init__(id="scenarios-screen")
         self.rows: dict[str, ScenarioRow] = {}
+        self.marked: dict[str, str] = {}  # scenario id -> name, in the order marked
         self.filter_text = ""
         self.total = 0
         self.has_more = False
@@ -180,7 +189,7 @@ class ScenariosScreen(Screen):
         self._update_status()
         self._near_end(table.cursor_row)
 
-    def _cells(self, row: ScenarioRow) -> list[str]:
+    def _cells(self, row: ScenarioRow) -> list[str | Text]:
         widths = self._widths
         scorers = f"{len(row.scorer_types)} {','.join(row.scorer_types)}"
         last = ""
@@ -190,8 +199,12 @@ class ScenariosScreen(Screen):
                 last = f"{score_text(row.last_score)} {when}"
             else:
                 last = f"{row.last_state} {when}"
+        name: str | Text = truncate(row.name, widths["name"])
+        if row.id in self.marked:
+            accent = self.app.current_theme.accent or ""
+            name = Text(MARK + truncate(row.name, widths["name"] - len(MARK)), f"bold {accent}")
         return [
-            truncate(row.name, widths["name"]),
+            name,
             truncate(scorers, widths["scorers"]),
             row.preset.removesuffix("_SIZE"),
             row.arch,
@@ -229,6 +242,8 @@ class ScenariosScreen(Screen):
                 parts.append(f"{len(self.rows)} loaded")
         if self.filter_text:
             parts.append(f"filter “{escape(self.filter_text)}”")
+        if self.marked:
+            parts.append(f"{len(self.marked)} marked · M makes a benchmark")
         if self.fetching:
             parts.append("loading…")
         self.query_one("#status", Static).update(" · ".join(parts))
@@ -386,6 +401,41 @@ class ScenariosScreen(Screen):
             self.sandbench.workbench.archive(row.id)
             self.app.call_from_thread(self.app.notify, f"{row.name} archived", title="Archived")
             self.app.call_from_thread(self.reload)
+
+    # ------------------------------------------------------------------ benchmarks
+
+    def action_mark(self) -> None:
+        """Mark the selected scenario (or unmark it), then move to the next row."""
+        row = self.chosen()
+        if row is None:
+            return
+        if row.id in self.marked:
+            del self.marked[row.id]
+        else:
+            self.marked[row.id] = row.name
+        self._update_row(row)
+        self._update_status()
+        table = self.query_one(VimTable)
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def action_make_benchmark(self) -> None:
+        def made(benchmark: Benchmark | None) -> None:
+            if benchmark is None:
+                return
+            count = len(benchmark.scenario_ids)
+            self.notify(
+                f"{benchmark.name}: {count} scenario{'' if count == 1 else 's'};"
+                " B opens the benchmarks, s there runs it",
+                title="Benchmark made",
+            )
+            unmarked = [self.rows[i] for i in self.marked if i in self.rows]
+            self.marked.clear()
+            for row in unmarked:
+                self._update_row(row)
+            self._update_status()
+
+        self.app.push_screen(BenchmarkNameScreen(list(self.marked.items())), made)
 
     # ------------------------------------------------------------------ authoring
 

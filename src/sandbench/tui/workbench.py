@@ -9,21 +9,31 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sandbench import config as config_module
 from sandbench.engine import Engine
+from sandbench.engine.usage import ImageUsage, image_usage
 from sandbench.errors import Conflict, NotFound, SandbenchError
-from sandbench.model.benchmark import BenchmarkRun
+from sandbench.model.benchmark import (
+    Benchmark,
+    BenchmarkCase,
+    BenchmarkRun,
+    BenchmarkRunState,
+    CaseState,
+    ScenarioStats,
+)
 from sandbench.model.execution import Execution, ExecutionStatus
 from sandbench.model.runs import ScenarioRun, Solution
 from sandbench.model.sandbox import Sandbox, SandboxState
 from sandbench.model.scenario import Scenario
-from sandbench.runner import Runner
-from sandbench.runner.benchmark_runs import BenchmarkRunner
+from sandbench.runner import Runner, retention
+from sandbench.runner.benchmark_comparison import BenchmarkComparison, compare_benchmark_runs
+from sandbench.runner.benchmark_options import BenchmarkOptions, resume_refusal
+from sandbench.runner.benchmark_runs import BenchmarkRunner, scenario_stats
 from sandbench.runner.comparison import RunComparison, compare_attempts, compare_runs
 from sandbench.runner.events import EventBus
 from sandbench.runner.solutions import HandOver
@@ -304,11 +314,23 @@ class BenchmarkRow:
 
 @dataclass(frozen=True)
 class BenchmarkRunCases:
-    """A benchmark run with its scenario runs so far (no output) and the not started."""
+    """A benchmark run with its scenario runs so far (no output) and the not started.
+
+    ``states``: its cases (each scenario at its pinned version times each repeat) with
+    their state, attempts and reason; empty for a run a client drove through the API, whose
+    scenario runs are all there is. ``stats``: per scenario over the repeats, live while it
+    goes. ``resume_refusal``: why ``benchmarks resume`` would refuse it (None: it can)."""
 
     run: BenchmarkRun
     cases: list[ScenarioRun]
     queued: int
+    states: list[BenchmarkCase] = field(default_factory=list)
+    stats: list[ScenarioStats] = field(default_factory=list)
+    resume_refusal: str | None = "it has no cases to resume"
+
+    @property
+    def resumable(self) -> bool:
+        return self.resume_refusal is None
 
 
 class Workbench:
@@ -503,10 +525,39 @@ class Workbench:
         return self.store.list_benchmark_runs(benchmark_id, limit=limit)
 
     def benchmark_run_cases(self, benchmark_run_id: str) -> BenchmarkRunCases:
-        run = self.store.get_benchmark_run(benchmark_run_id)
-        cases = self.store.runs_of_benchmark_run(benchmark_run_id, with_output=False)
-        started = len({c.scenario_id for c in cases})
-        return BenchmarkRunCases(run, cases, max(0, run.total_cases - started))
+        with self.store.read():  # one snapshot: the run, its cases and their runs agree
+            run = self.store.get_benchmark_run(benchmark_run_id)
+            cases = self.store.runs_of_benchmark_run(benchmark_run_id, with_output=False)
+            states = self.store.cases_of(benchmark_run_id)
+        if not states:
+            started = len({c.scenario_id for c in cases})
+            return BenchmarkRunCases(run, cases, max(0, run.total_cases - started))
+        stats = run.scenario_stats
+        if run.state == BenchmarkRunState.RUNNING or not stats:
+            stats = scenario_stats(states, run.settings.repeats)
+        queued = sum(1 for case in states if case.state == CaseState.PENDING)
+        return BenchmarkRunCases(run, cases, queued, states, stats, resume_refusal(run, states))
+
+    def compare_benchmark_runs(self, run_a: str, run_b: str) -> BenchmarkComparison:
+        """A against B, per scenario, with the score history of their benchmarks."""
+        return compare_benchmark_runs(self.store, run_a, run_b)
+
+    def create_benchmark(self, name: str, scenario_ids: list[str]) -> Benchmark:
+        """A benchmark of these scenarios, in this order (``Conflict``: the name is taken)."""
+        return self.store.create_benchmark(name.strip(), scenario_ids)
+
+    def secret_names(self) -> list[str]:
+        """The stored secrets' names (never values): what the start dialog checks against."""
+        from sandbench import secrets
+
+        return secrets.names()
+
+    def benchmark_retries(self) -> int:
+        """--retries of a benchmark run: the config's ``retries`` (its default if unreadable)."""
+        try:
+            return config_module.load().retries
+        except SandbenchError:
+            return config_module.Config().retries
 
     def benchmark_jobs(self) -> int:
         """-j of a benchmark run: the config's ``concurrency`` (its default if unreadable)."""
@@ -521,18 +572,41 @@ class Workbench:
         return self._benchmark_runner is not None
 
     def run_benchmark(
-        self, benchmark_id: str, *, jobs: int, solution: Solution = Solution.REFERENCE
+        self, benchmark_id: str, options: BenchmarkOptions | None = None
     ) -> BenchmarkRun:
-        """Run every scenario of the benchmark (blocks until done); one at a time."""
+        """Run every case of the benchmark (blocks until done); one benchmark run at a time.
+        No ``options``: the reference, -j and retries from the config, with the cache."""
+        if options is None:
+            options = BenchmarkOptions(jobs=self.benchmark_jobs(), retries=self.benchmark_retries())
+        with self._benchmark(benchmark_id) as runner:
+            return runner.run(
+                benchmark_id,
+                jobs=options.jobs,
+                solution=options.solution,
+                agent_command=options.agent_command,
+                use_cache=options.use_cache,
+                triggered_by="tui",
+                repeats=options.repeats,
+                retries=options.retries,
+                env=options.env or None,
+                secret_env=options.secret_env or None,
+            )
+
+    def resume_benchmark(self, benchmark_run_id: str) -> BenchmarkRun:
+        """Go on with an interrupted or canceled benchmark run, under the same id, as it was
+        asked for (blocks until done)."""
+        with self._benchmark(benchmark_run_id) as runner:
+            return runner.resume(benchmark_run_id)
+
+    @contextlib.contextmanager
+    def _benchmark(self, what: str) -> Iterator[BenchmarkRunner]:
         with self._benchmark_lock:
             if self._benchmark_runner is not None:
                 raise Conflict("a benchmark run is already going; cancel it first")
             self._benchmark_runner = BenchmarkRunner(self.runner)
             runner = self._benchmark_runner
         try:
-            return runner.run(
-                benchmark_id, jobs=jobs, solution=solution, use_cache=True, triggered_by="tui"
-            )
+            yield runner
         finally:
             with self._benchmark_lock:
                 self._benchmark_runner = None
@@ -567,6 +641,24 @@ class Workbench:
     def prune_sandboxes(self) -> list[str]:
         """Clean up what a crashed process left behind; what was removed."""
         return self.engine.prune()
+
+    def sandbox_disks(self) -> dict[str, int]:
+        """Bytes each sandbox's disk really holds on the host (file stats, no Podman)."""
+        return {i: d.allocated_bytes for i, d in self.engine.sandbox_disks().items()}
+
+    def image_usage(self) -> ImageUsage:
+        """What sandbench's images hold on the host (a Podman call)."""
+        return image_usage(self.engine.client, local=self.engine.connection.local)
+
+    def start_retention(self, on_report: Callable[[retention.Report], None]) -> bool:
+        """Apply the retention policy in the background (the workbench starting)."""
+        return retention.collect_in_background(
+            self.store, self.engine, why="the workbench started", on_report=on_report
+        )
+
+    def collect_sandboxes(self) -> retention.Report:
+        """Apply the retention policy now (the config as it is): old runs' sandboxes go."""
+        return retention.collect(self.store, self.engine, retention.current_policy(self.engine))
 
     def sandbox_shell(self, sandbox_id: str) -> int:
         """Interactive, in this terminal: only with the app suspended."""
