@@ -76,6 +76,16 @@ class ImportedTask:
     notes: list[str] = field(default_factory=list)
 
 
+def task_dirs_with(path: Path, marker: str) -> list[Path]:
+    """A task directory (it holds ``marker``), or the task directories of a dataset
+    directory, sorted."""
+    if (path / marker).is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_dir() and (p / marker).is_file())
+    return []
+
+
 def slug(text: str) -> str:
     return _SLUG.sub("-", text.lower()).strip("-") or "task"
 

@@ -36,6 +36,7 @@ from sandbench.importers._common import (
     read_payload,
     slug,
     tar_directory,
+    task_dirs_with,
     unpack,
 )
 from sandbench.model.documents import DocumentError, validate_scenario
@@ -74,11 +75,7 @@ def is_task_dir(path: Path) -> bool:
 
 def task_dirs(path: Path) -> list[Path]:
     """A task directory, or the task directories in a dataset directory (sorted)."""
-    if is_task_dir(path):
-        return [path]
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.is_dir() and is_task_dir(p))
-    return []
+    return task_dirs_with(path, "task.toml")
 
 
 def strip_canary(text: str) -> str:

@@ -27,6 +27,7 @@ from sandbench.importers._common import (
     payload,
     slug,
     tar_directory,
+    task_dirs_with,
     unpack,
 )
 from sandbench.model.documents import DocumentError, validate_scenario
@@ -47,11 +48,8 @@ def is_task_dir(path: Path) -> bool:
 
 
 def task_dirs(path: Path) -> list[Path]:
-    if is_task_dir(path):
-        return [path]
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.is_dir() and is_task_dir(p))
-    return []
+    """A task directory, or the task directories in a dataset directory (sorted)."""
+    return task_dirs_with(path, "task.yaml")
 
 
 PYTEST_PARSER = r"""

@@ -20,7 +20,13 @@ from sandbench.errors import Conflict, InvalidInput, NotFound
 from sandbench.model.ids import new_id
 from sandbench.model.storage import ContentType, ObjectState, StorageObject
 from sandbench.store.database import Database, now_ms
-from sandbench.store.pagination import DEFAULT_LIMIT, KeysetQuery, Page, check_limit
+from sandbench.store.pagination import (
+    DEFAULT_LIMIT,
+    KeysetQuery,
+    Page,
+    check_limit,
+    where_equal,
+)
 
 CHUNK = 1 << 20
 
@@ -169,12 +175,8 @@ class ObjectStore(Database):
         """Objects, newest first."""
         check_limit(limit)
         self.expire_objects()
-        filters: list[str] = ["o.state <> 'DELETED'"]
-        params: list[Any] = []
-        for column, value in (("name", name), ("content_type", content_type), ("state", state)):
-            if value:
-                filters.append(f"o.{column} = ?")
-                params.append(value)
+        filters, params = where_equal("o", name=name, content_type=content_type, state=state)
+        filters.append("o.state <> 'DELETED'")
         query = KeysetQuery(
             columns="o.*",
             source="storage_objects o",

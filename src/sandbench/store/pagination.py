@@ -112,6 +112,12 @@ class KeysetQuery:
         return rows, total, remaining
 
 
+def where_equal(alias: str, **values: Any) -> tuple[list[str], list[Any]]:
+    """Filters ``alias.column = ?`` for each value given (None or "" leaves it free)."""
+    given = {column: value for column, value in values.items() if value not in (None, "")}
+    return [f"{alias}.{column} = ?" for column in given], list(given.values())
+
+
 def check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")

@@ -24,7 +24,13 @@ from sandbench.model.runs import (
     weighted_total,
 )
 from sandbench.store.database import now_ms
-from sandbench.store.pagination import DEFAULT_LIMIT, KeysetQuery, Page, check_limit
+from sandbench.store.pagination import (
+    DEFAULT_LIMIT,
+    KeysetQuery,
+    Page,
+    check_limit,
+    where_equal,
+)
 from sandbench.store.scenarios import ScenarioStore, _like
 
 
@@ -335,11 +341,7 @@ class RunStore(ScenarioStore):
     ) -> Page[BenchmarkRun]:
         """Benchmark runs, newest first; ``search`` matches the id or part of the name."""
         check_limit(limit)
-        filters, params = [], []
-        for column, value in (("benchmark_id", benchmark_id), ("state", state), ("name", name)):
-            if value:
-                filters.append(f"r.{column} = ?")
-                params.append(value)
+        filters, params = where_equal("r", benchmark_id=benchmark_id, state=state, name=name)
         if search:
             filters.append("(r.id = ? OR r.name LIKE ? ESCAPE '\\')")
             params.extend([search, _like(search)])
@@ -515,14 +517,11 @@ class RunStore(ScenarioStore):
             if scenario:
                 filters.append("r.scenario_id = ?")
                 params.append(self.resolve_scenario_id(scenario, conn=conn))
-            for column, value in (
-                ("benchmark_run_id", benchmark_run_id),
-                ("state", state),
-                ("name", name),
-            ):
-                if value:
-                    filters.append(f"r.{column} = ?")
-                    params.append(value)
+            more, values = where_equal(
+                "r", benchmark_run_id=benchmark_run_id, state=state, name=name
+            )
+            filters += more
+            params += values
             if search:
                 filters.append("(r.id = ? OR r.name LIKE ? ESCAPE '\\')")
                 params.extend([search, _like(search)])
