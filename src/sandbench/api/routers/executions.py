@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -153,8 +154,8 @@ async def _stream(
     await blocking(ctx.store.get_execution, execution_id, sandbox_id=devbox_id, with_output=False)
 
     async def events() -> AsyncIterator[str]:
-        position = offset
-        quiet = 0.0
+        loop = asyncio.get_running_loop()
+        position, last_sent = offset, loop.time()
         while True:
             done = (
                 await blocking(ctx.store.get_execution, execution_id, with_output=False)
@@ -163,14 +164,12 @@ async def _stream(
             for start, text in part.chunks:
                 position = start + len(text)
                 yield f"data: {json.dumps({'output': text, 'offset': position})}\n\n"
-                quiet = 0.0
+                last_sent = loop.time()
             if done:  # read after the status: nothing can follow it
                 return
-            before = ctx.changes
-            await before.wait(KEEPALIVE_S)
-            quiet += before.POLL_S
-            if quiet >= KEEPALIVE_S:
-                quiet = 0.0
+            await ctx.changes.wait(KEEPALIVE_S)
+            if loop.time() - last_sent >= KEEPALIVE_S:  # a silent command: keep it open
+                last_sent = loop.time()
                 yield ": keepalive\n\n"
 
     return StreamingResponse(
