@@ -20,7 +20,12 @@ VALIDATION_EXIT = 2
 IMPORT_FORMATS = ("sandbench", *FORMATS)
 FORMAT_HELP = (
     "sandbench: TOML/JSON scenario files (default); harbor: Harbor task directories;"
-    " terminal-bench: Terminal-Bench 1 task directories"
+    " terminal-bench: Terminal-Bench 1 task directories;"
+    " swe-bench: SWE-bench instances in .json or .jsonl files"
+)
+REPO_DIR_HELP = (
+    "swe-bench: local clones to take the repositories from"
+    " (DIR/owner/name, DIR/owner__name or DIR/name)"
 )
 
 
@@ -32,6 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p = sub.add_parser("import", help="import scenario files or directories into the store")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--format", choices=IMPORT_FORMATS, default="sandbench", help=FORMAT_HELP)
+    p.add_argument("--repo-dir", type=Path, metavar="DIR", help=REPO_DIR_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_import)
 
@@ -70,6 +76,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--format", choices=IMPORT_FORMATS, default="sandbench", help=FORMAT_HELP)
+    p.add_argument("--repo-dir", type=Path, metavar="DIR", help=REPO_DIR_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_validate)
 
@@ -114,10 +121,18 @@ def _load_tasks(args: argparse.Namespace) -> Any:
     from sandbench.engine.arch import host_arch
     from sandbench.importers import load
 
-    return load(args.format, args.paths, architecture=host_arch())
+    return load(args.format, args.paths, architecture=host_arch(), repo_dir=args.repo_dir)
+
+
+def _check_repo_dir(args: argparse.Namespace) -> None:
+    if args.repo_dir is not None and args.format != "swe-bench":
+        raise InvalidInput("--repo-dir is for --format swe-bench")
+    if args.repo_dir is not None and not args.repo_dir.is_dir():
+        raise InvalidInput(f"--repo-dir {args.repo_dir}: not a directory")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    _check_repo_dir(args)
     if args.format != "sandbench":
         return _validate_tasks(args)
     report = load_paths(args.paths)
@@ -216,6 +231,7 @@ def _import_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    _check_repo_dir(args)
     if args.format != "sandbench":
         return _import_tasks(args)
     report = load_paths(args.paths)

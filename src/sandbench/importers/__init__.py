@@ -12,13 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbench.importers import harbor, terminal_bench
+from sandbench.importers import harbor, swe_bench, terminal_bench
 from sandbench.importers._common import BuildRequest, ImportedTask, Refused
 from sandbench.model.problems import Problem
 from sandbench.model.scenario import Architecture
 from sandbench.store.files import FileProblem
 
-FORMATS = ("harbor", "terminal-bench")
+FORMATS = ("harbor", "terminal-bench", "swe-bench")
 _MODULES = {"harbor": harbor, "terminal-bench": terminal_bench}
 
 
@@ -29,15 +29,23 @@ class TaskReport:
 
 
 def load(
-    fmt: str, paths: Iterable[Path], *, architecture: Architecture = Architecture.X86_64
+    fmt: str,
+    paths: Iterable[Path],
+    *,
+    architecture: Architecture = Architecture.X86_64,
+    repo_dir: Path | None = None,
 ) -> TaskReport:
-    module = _MODULES[fmt]
+    """``repo_dir``: for swe-bench, the local clones the repositories are taken from."""
     tasks: list[ImportedTask] = []
     problems: list[FileProblem] = []
     for path in paths:
         if not path.exists():
             problems.append(FileProblem(path, Problem("", "no such file or directory")))
             continue
+        if fmt == "swe-bench":
+            _load_instances(path, repo_dir, architecture, tasks, problems)
+            continue
+        module = _MODULES[fmt]
         found = module.task_dirs(path)
         if not found:
             marker = "task.toml" if fmt == "harbor" else "task.yaml"
@@ -57,6 +65,34 @@ def load(
                 FileProblem(task.source, Problem("name", f"{task.scenario.name!r} is also {other}"))
             )
     return TaskReport(tasks, problems)
+
+
+def _load_instances(
+    path: Path,
+    repo_dir: Path | None,
+    architecture: Architecture,
+    tasks: list[ImportedTask],
+    problems: list[FileProblem],
+) -> None:
+    files = swe_bench.instance_files(path)
+    if not files:
+        problems.append(FileProblem(path, Problem("", "no SWE-bench file (.json, .jsonl)")))
+    for file in files:
+        entries = swe_bench.instances(file)
+        if not entries:
+            problems.append(FileProblem(file, Problem("", "no SWE-bench instance in it")))
+        for source, prefix, entry in entries:
+            try:
+                if isinstance(entry, Refused):
+                    raise entry
+                tasks.append(
+                    swe_bench.load_instance(
+                        entry, source, repo_dir=repo_dir, architecture=architecture
+                    )
+                )
+            except Refused as refused:
+                field = f"{prefix}{refused.field}" if refused.field else prefix.rstrip(".")
+                problems.append(FileProblem(file, Problem(field, refused.reason)))
 
 
 __all__ = ["FORMATS", "BuildRequest", "ImportedTask", "Refused", "TaskReport", "load"]

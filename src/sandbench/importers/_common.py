@@ -181,13 +181,13 @@ def choose_size(
 # --------------------------------------------------------------------------- payloads
 
 
-def tar_directory(directory: Path, *, extra: dict[str, bytes] | None = None) -> bytes:
-    """A deterministic tar (sorted, no times or owners; modes kept) of a directory's files,
-    plus ``extra`` files: the same content always gives the same bytes."""
+def tar_directory(directory: Path | None, *, extra: dict[str, bytes] | None = None) -> bytes:
+    """A deterministic tar (sorted, no times or owners; modes kept) of a directory's files
+    (none for ``None``), plus ``extra`` files: the same content always gives the same bytes."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         entries: dict[str, tuple[bytes, int]] = {}
-        if directory.is_dir():
+        if directory is not None and directory.is_dir():
             for path in sorted(directory.rglob("*")):
                 if path.is_file():
                     rel = path.relative_to(directory).as_posix()

@@ -452,7 +452,7 @@ def load_task(directory: Path, *, architecture: Architecture = Architecture.X86_
         if not isinstance(docker_image, str):
             raise Refused("environment.docker_image", "must be a string")
         dockerfile = f"FROM {docker_image}\n"
-        context = tar_directory(Path("/nonexistent"), extra={"Dockerfile": dockerfile.encode()})
+        context = tar_directory(None, extra={"Dockerfile": dockerfile.encode()})
     else:
         found = next(
             (env_dir / n for n in ("Dockerfile", "Containerfile") if (env_dir / n).is_file()), None
