@@ -64,12 +64,15 @@ def run(
             " this port and knows the token controls your sandboxes; the token is the only"
             " protection (no TLS)"
         )
-    say(f"sandbench serve: Runloop's API on {url} (HTTP/1.1 and HTTP/2), store {store.path}")
-    say(f"  token ({source}): {token}")
-    say(f"  export RUNLOOP_BASE_URL={url} RUNLOOP_API_KEY={token}")
-    sys.stdout.flush()
+
+    def announce() -> None:
+        say(f"sandbench serve: Runloop's API on {url} (HTTP/1.1 and HTTP/2), store {store.path}")
+        say(f"  token ({source}): {token}")
+        say(f"  export RUNLOOP_BASE_URL={url} RUNLOOP_API_KEY={token}")
+        sys.stdout.flush()
+
     try:
-        asyncio.run(_serve(app, config))
+        asyncio.run(_serve(app, config, announce))
     finally:
         ctx.close()
         engine.close()  # devboxes are detached: they stay
@@ -78,9 +81,10 @@ def run(
     return 0
 
 
-async def _serve(app: object, config: HypercornConfig) -> None:
+async def _serve(app: object, config: HypercornConfig, announce: Callable[[], None]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    announce()  # only now: a Ctrl-C or SIGTERM from here on stops cleanly
     await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
