@@ -60,6 +60,11 @@ class Config(BaseModel):
         description="A run's sandbox suspended (idle) for longer than this many hours is removed,"
         " even among the newest runs. 0: never.",
     )
+    image_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Local images that stand in for base images which cannot be pulled"
+        " (`sandbench images alias REF LOCAL_IMAGE`); used only when the pull fails.",
+    )
     keymap: dict[str, str] = Field(
         default_factory=dict,
         description="TUI keys by binding id (ids in ctrl+p and ? help):"
@@ -72,6 +77,14 @@ class Config(BaseModel):
         for binding_id, key in value.items():
             if not key.strip():
                 raise ValueError(f"keymap.{binding_id}: empty key (unset it instead)")
+        return value
+
+    @field_validator("image_aliases")
+    @classmethod
+    def _aliases_named(cls, value: dict[str, str]) -> dict[str, str]:
+        for ref, local in value.items():
+            if not ref.strip() or not local.strip() or any(c.isspace() for c in ref + local):
+                raise ValueError(f"image_aliases.{ref}: a reference and a local image")
         return value
 
 

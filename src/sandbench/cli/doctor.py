@@ -6,10 +6,12 @@ import argparse
 import shutil
 from dataclasses import asdict, dataclass
 
+from podman import PodmanClient
+
 from sandbench import config as config_module
 from sandbench import paths
 from sandbench.cli.output import emit_json, table
-from sandbench.engine import disk, host, images, usage
+from sandbench.engine import aliases, disk, host, images, usage
 from sandbench.engine.arch import EMULATION_FIX, emulation_available, host_arch
 from sandbench.engine.service import Connection, connect
 from sandbench.model.scenario import Architecture
@@ -157,9 +159,28 @@ def run_checks() -> list[Check]:
                     "" if present else f"`sandbench images bootstrap --arch {arch.value}`",
                 )
             )
+        checks.extend(alias_checks(client, cfg.image_aliases))
         checks.extend(disk_checks(client, local=connection.local))
     finally:
         connection.close()
+    return checks
+
+
+def alias_checks(client: PodmanClient, image_aliases: dict[str, str]) -> list[Check]:
+    """Which base images resolve to a local one when they cannot be pulled."""
+    if not image_aliases:
+        return [Check("image aliases", OK, "none (`sandbench images alias REF LOCAL_IMAGE`)")]
+    checks = []
+    for ref, local in image_aliases.items():
+        present = aliases.present(client, local)
+        checks.append(
+            Check(
+                f"alias {ref}",
+                OK if present else WARN,
+                f"-> {local}" + ("" if present else " (missing)"),
+                "" if present else f"build or load {local}, or `sandbench images unalias {ref}`",
+            )
+        )
     return checks
 
 

@@ -1,4 +1,4 @@
-"""``sandbench images|blueprints|snapshots …``."""
+"""``sandbench images|blueprints|snapshots …`` (and ``images alias`` for offline bases)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 from sandbench import config as config_module
 from sandbench.cli.output import emit_json, note, table, when
 from sandbench.cli.session import engine_session
-from sandbench.engine import bootstrap, images
+from sandbench.engine import aliases, bootstrap, images
 from sandbench.engine.arch import host_arch
 from sandbench.engine.service import connect
+from sandbench.errors import InvalidInput
 from sandbench.model.scenario import Architecture
 
 ARCHES = [a.value for a in Architecture]
@@ -29,6 +30,17 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p = sub.add_parser("list", help="sandbench's images")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_images_list)
+    p = sub.add_parser(
+        "alias",
+        help="a local image for a base image that cannot be pulled (no arguments: list them)",
+    )
+    p.add_argument("ref", nargs="?", metavar="REF", help="the reference, e.g. python:3.12-slim")
+    p.add_argument("local", nargs="?", metavar="LOCAL_IMAGE", help="an image in Podman's storage")
+    p.add_argument("--json", action="store_true", help="machine-readable output (listing)")
+    p.set_defaults(handler=cmd_alias)
+    p = sub.add_parser("unalias", help="remove the alias of REF (the image stays)")
+    p.add_argument("ref", metavar="REF")
+    p.set_defaults(handler=cmd_unalias)
 
     group = commands.add_parser("blueprints", help="images built from Dockerfiles")
     group.set_defaults(group_parser=group)
@@ -103,6 +115,42 @@ def cmd_images_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alias(args: argparse.Namespace) -> int:
+    if args.ref is not None and args.local is None:
+        raise InvalidInput("images alias needs REF and LOCAL_IMAGE (neither: list the aliases)")
+    cfg = config_module.load()
+    connection = connect(cfg.podman_uri)
+    try:
+        if args.ref is not None:
+            ref = aliases.add(connection.client, args.ref, args.local)
+            print(f"{ref} -> {args.local.strip()} (used when {ref} cannot be pulled)")
+            return 0
+        rows = [
+            {"ref": ref, "local": local, "present": aliases.present(connection.client, local)}
+            for ref, local in cfg.image_aliases.items()
+        ]
+    finally:
+        connection.close()
+    if args.json:
+        emit_json(rows)
+    elif rows:
+        print(
+            table(
+                ["REF", "LOCAL IMAGE", "PRESENT"],
+                [[r["ref"], r["local"], "yes" if r["present"] else "MISSING"] for r in rows],
+            )
+        )
+    else:
+        note("no image aliases: `sandbench images alias REF LOCAL_IMAGE`")
+    return 0
+
+
+def cmd_unalias(args: argparse.Namespace) -> int:
+    ref = aliases.remove(args.ref)
+    print(f"removed the alias of {ref}")
+    return 0
+
+
 def cmd_blueprint_build(args: argparse.Namespace) -> int:
     with engine_session(recover=False) as (store, engine):
         blueprint = images.build_blueprint(
@@ -112,6 +160,8 @@ def cmd_blueprint_build(args: argparse.Namespace) -> int:
             args.source,
             _progress,
             arch=Architecture(args.arch),
+            client=engine.client,
+            aliases=engine.config.image_aliases,
         )
     print(f"built blueprint {blueprint.name} ({blueprint.id}) as {blueprint.image}")
     return 0

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from podman import PodmanClient
 from podman.errors import ImageNotFound
 
+from sandbench.engine import aliases as aliases_module
 from sandbench.engine.arch import OCI_ARCH, from_oci, host_arch
 from sandbench.engine.errors import EngineError, ImageMissing
 from sandbench.errors import InvalidInput, NotFound
@@ -120,9 +122,18 @@ def stream(cmd: list[str], progress: Progress) -> tuple[int, list[str]]:
 
 
 def build_blueprint(
-    uri: str, store: Store, name: str, source: Path, progress: Progress, *, arch: Architecture
+    uri: str,
+    store: Store,
+    name: str,
+    source: Path,
+    progress: Progress,
+    *,
+    arch: Architecture,
+    client: PodmanClient | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> Blueprint:
-    """``podman build`` a directory (with a Dockerfile/Containerfile) or a Dockerfile."""
+    """``podman build`` a directory (with a Dockerfile/Containerfile) or a Dockerfile.
+    With ``client``, each ``FROM`` is pulled when missing, else its alias is used."""
     if not name or "/" in name or ":" in name:
         raise InvalidInput(f"blueprint name {name!r} must not be empty or contain '/' or ':'")
     if source.is_dir():
@@ -137,7 +148,27 @@ def build_blueprint(
         raise InvalidInput(f"{source}: no such file or directory")
     tag = f"{BLUEPRINT_REPO}-{name}:latest"
     store.save_blueprint(name, tag, str(source.resolve()), "building")
-    code, tail = stream(
+    with tempfile.TemporaryDirectory(prefix="sandbench-build-") as scratch:
+        if client is not None:
+            try:
+                dockerfile = aliases_module.resolved_recipe(
+                    client, dockerfile, Path(scratch), aliases or {}, progress, arch=arch
+                )
+            except EngineError:
+                store.save_blueprint(name, tag, str(source.resolve()), "failed")
+                raise
+        code, tail = _podman_build(uri, tag, dockerfile, context, arch, progress)
+    if code != 0:
+        store.save_blueprint(name, tag, str(source.resolve()), "failed")
+        raise EngineError(f"blueprint {name} failed to build (exit {code}):\n" + "\n".join(tail))
+    return store.save_blueprint(name, tag, str(source.resolve()), "build_complete")
+
+
+def _podman_build(
+    uri: str, tag: str, dockerfile: Path, context: Path, arch: Architecture, progress: Progress
+) -> tuple[int, list[str]]:
+    """``podman build`` with local images only (a pull was tried before, or not wanted)."""
+    return stream(
         [
             *podman_cli(uri),
             "build",
@@ -152,7 +183,3 @@ def build_blueprint(
         ],
         progress,
     )
-    if code != 0:
-        store.save_blueprint(name, tag, str(source.resolve()), "failed")
-        raise EngineError(f"blueprint {name} failed to build (exit {code}):\n" + "\n".join(tail))
-    return store.save_blueprint(name, tag, str(source.resolve()), "build_complete")

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sandbench.engine import Engine
+from sandbench.engine import Engine, aliases
 from sandbench.engine import images as images_module
 from sandbench.engine.arch import OCI_ARCH
 from sandbench.errors import InvalidInput, SandbenchError
@@ -120,6 +120,14 @@ class BlueprintBuilds:
                     if found is None:
                         raise InvalidInput("the build context has no Dockerfile")
                     recipe = found
+                recipe = aliases.resolved_recipe(
+                    self.engine.client,
+                    recipe,
+                    Path(scratch),
+                    self.engine.config.image_aliases,
+                    log,
+                    arch=architecture,
+                )
                 code, _tail = images_module.stream(
                     [
                         *images_module.podman_cli(self.engine.connection.uri),
