@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import shutil
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from podman import PodmanClient
 
 from sandbench import config as config_module
 from sandbench import paths
 from sandbench.cli.output import emit_json, table
-from sandbench.engine import aliases, disk, host, images, usage
+from sandbench.engine import aliases, disk, host, images, service, usage
 from sandbench.engine.arch import EMULATION_FIX, emulation_available, host_arch
 from sandbench.engine.service import Connection, connect
 from sandbench.model.scenario import Architecture
@@ -56,6 +57,7 @@ def run_checks() -> list[Check]:
     assert connection is not None
     try:
         checks.append(Check("connection", OK, f"{connection.uri} ({connection.source})"))
+        checks.append(exec_monitor_check(connection))
         client = connection.client
         probe_image = images.base_image(cfg.default_image, host_arch())
         has_probe = images.inspect(client, probe_image) is not None
@@ -164,6 +166,43 @@ def run_checks() -> list[Check]:
     finally:
         connection.close()
     return checks
+
+
+def exec_monitor_check(connection: Connection) -> Check:
+    """What each exec through Podman leaves running: its monitor stays for the service's
+    ``exit_command_delay`` (300 s by default), two ``conmon`` processes per exec."""
+    if connection.process is not None:
+        return Check(
+            "exec monitors",
+            OK,
+            f"private service: each Podman exec's monitor exits {service.EXEC_EXIT_DELAY_S} s"
+            " after it",
+        )
+    if not connection.local:
+        return Check("exec monitors", OK, "remote service: its containers.conf decides")
+    delay = service.exit_command_delay()
+    running = sum(1 for p in Path("/proc").glob("[0-9]*/comm") if _comm(p) == "conmon")
+    detail = (
+        f"this service keeps 2 conmon processes for {delay} s after every Podman exec"
+        f" (exit_command_delay; ~1.6 MB each); {running} conmon running now"
+    )
+    if delay <= service.EXEC_EXIT_DELAY_S * 2:
+        return Check("exec monitors", OK, detail)
+    return Check(
+        "exec monitors",
+        WARN,
+        detail,
+        f"set `[engine] exit_command_delay = {service.EXEC_EXIT_DELAY_S}` in"
+        " containers.conf and restart the service, or unset podman_uri/CONTAINER_HOST so"
+        " sandbench starts its own",
+    )
+
+
+def _comm(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
 
 
 def alias_checks(client: PodmanClient, image_aliases: dict[str, str]) -> list[Check]:

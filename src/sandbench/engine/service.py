@@ -4,6 +4,11 @@ Order: the config's ``podman_uri``, then ``CONTAINER_HOST``, then the usual root
 rootless sockets; with none answering, ``podman system service`` is started as a child
 on a private socket and stopped when this process exits (it also dies with us on
 SIGKILL, through the parent-death signal).
+
+The private service gets its own containers.conf (``CONTAINERS_CONF``): the host's files,
+merged as Podman merges them, with ``[engine] exit_command_delay`` cut from Podman's 300 s
+to a few seconds. Every ``podman exec`` otherwise leaves two ``conmon`` processes behind
+for five minutes (about 1.6 MB each), and an agent harness runs hundreds of execs.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ import signal
 import subprocess
 import threading
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 from podman import PodmanClient
 
 from sandbench import paths
@@ -29,6 +36,10 @@ from sandbench.engine.errors import PodmanUnavailable
 
 START_TIMEOUT_S = 20.0
 API_TIMEOUT_S = 120
+# How long an exec's monitor stays after the exec ends, so its exit code can be read
+# (``execs.run_exec`` reads it at once; the margin covers a loaded machine).
+EXEC_EXIT_DELAY_S = 5
+PODMAN_EXIT_DELAY_DEFAULT_S = 300  # Podman's own default
 
 
 @dataclass
@@ -134,8 +145,75 @@ def _spawn_from_keeper(args: list[str], **kwargs: Any) -> subprocess.Popen[bytes
     return outcome  # type: ignore[no-any-return]
 
 
+def containers_conf_files() -> list[Path]:
+    """The containers.conf files Podman (containers/common 0.50, Podman 4.3) reads, in
+    the order it merges them: a later file's keys override an earlier one's.
+
+    ``CONTAINERS_CONF`` replaces them all; ``CONTAINERS_CONF_OVERRIDE`` (Podman >= 4.5,
+    ignored by 4.3) comes last."""
+    if os.environ.get("CONTAINERS_CONF"):
+        found = [Path(os.environ["CONTAINERS_CONF"])]
+    else:
+        found = [Path("/usr/share/containers/containers.conf")]
+        found.append(Path("/etc/containers/containers.conf"))
+        found.extend(sorted(Path("/etc/containers/containers.conf.d").glob("*.conf")))
+        if os.geteuid() != 0:
+            config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+            found.append(config_home / "containers" / "containers.conf")
+            found.extend(sorted((config_home / "containers/containers.conf.d").glob("*.conf")))
+    if os.environ.get("CONTAINERS_CONF_OVERRIDE"):
+        found.append(Path(os.environ["CONTAINERS_CONF_OVERRIDE"]))
+    return [path for path in found if path.is_file()]
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; any other value of ``extra`` replaces ``base``'s."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def host_containers_conf() -> dict[str, Any]:
+    """The host's containers.conf settings, merged; an unreadable file is skipped (Podman
+    would refuse to start on it, and say why)."""
+    merged: dict[str, Any] = {}
+    for path in containers_conf_files():
+        with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
+            merged = _merge(merged, tomllib.loads(path.read_text()))
+    return merged
+
+
+def exit_command_delay() -> int:
+    """The seconds each exec's monitor lingers under a Podman service using this host's
+    containers.conf (a service the user runs, say)."""
+    value = host_containers_conf().get("engine", {}).get("exit_command_delay")
+    return int(value) if isinstance(value, int) else PODMAN_EXIT_DELAY_DEFAULT_S
+
+
+def write_private_containers_conf(directory: Path) -> Path:
+    """The host's containers.conf with a short ``exit_command_delay``, for our service."""
+    settings = host_containers_conf()
+    engine = dict(settings.get("engine") or {})
+    engine["exit_command_delay"] = min(
+        EXEC_EXIT_DELAY_S, int(engine.get("exit_command_delay", EXEC_EXIT_DELAY_S))
+    )
+    settings["engine"] = engine
+    path = directory / f"containers-{os.getpid()}.conf"
+    path.write_text(
+        "# Written by sandbench for the Podman service it starts: this host's\n"
+        "# containers.conf files, merged, with a short exit_command_delay.\n"
+        + tomli_w.dumps(settings)
+    )
+    return path
+
+
 _started: list[subprocess.Popen[bytes]] = []
-_started_lock = threading.Lock()
+_confs: dict[int, Path] = {}  # service pid -> its containers.conf, removed when it stops
+_started_lock = threading.RLock()  # _stop_all holds it around _stop
 
 
 def start_private() -> Connection:
@@ -148,9 +226,11 @@ def start_private() -> Connection:
     socket = paths.runtime_dir() / f"podman-{os.getpid()}.sock"
     socket.unlink(missing_ok=True)
     uri = f"unix://{socket}"
+    conf = write_private_containers_conf(paths.runtime_dir())
     log = (paths.log_dir() / "podman-service.log").open("ab")
     process = _spawn_from_keeper(
         [podman, "system", "service", "--time=0", uri],
+        env={**os.environ, "CONTAINERS_CONF": str(conf)},
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,
@@ -161,6 +241,7 @@ def start_private() -> Connection:
     log.close()
     with _started_lock:
         _started.append(process)
+        _confs[process.pid] = conf
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -185,6 +266,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    with _started_lock:
+        conf = _confs.pop(process.pid, None)
+    if conf is not None:  # its exec clean-up processes read it while it runs
+        conf.unlink(missing_ok=True)
 
 
 @atexit.register
