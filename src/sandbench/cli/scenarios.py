@@ -10,16 +10,17 @@ from typing import Any
 
 from sandbench.cli.output import add_env_option, emit_json, note, parse_env, table, when
 from sandbench.errors import InvalidInput
-from sandbench.importers import FORMATS
+from sandbench.importers import FORMATS, SANDBENCH
 from sandbench.model.scenario import ScenarioListView, ScenarioView
 from sandbench.store import DEFAULT_LIMIT, ScenarioRecord, Store, open_store
 from sandbench.store.files import file_name, load_paths, render
 from sandbench.store.scenarios import ImportAction
 
 VALIDATION_EXIT = 2
-IMPORT_FORMATS = ("sandbench", *FORMATS)
+IMPORT_FORMATS = ("auto", SANDBENCH, *FORMATS)
 FORMAT_HELP = (
-    "sandbench: TOML/JSON scenario files (default); harbor: Harbor task directories;"
+    "auto (default): detected from what the paths hold;"
+    " sandbench: TOML/JSON scenario files; harbor: Harbor task directories;"
     " terminal-bench: Terminal-Bench 1 task directories;"
     " swe-bench: SWE-bench instances in .json or .jsonl files"
 )
@@ -36,7 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
     p = sub.add_parser("import", help="import scenario files or directories into the store")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    p.add_argument("--format", choices=IMPORT_FORMATS, default="sandbench", help=FORMAT_HELP)
+    p.add_argument("--format", choices=IMPORT_FORMATS, default="auto", help=FORMAT_HELP)
     p.add_argument("--repo-dir", type=Path, metavar="DIR", help=REPO_DIR_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_import)
@@ -75,7 +76,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "validate", help="check scenario files without touching the store (exit 2 on problems)"
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="FILE")
-    p.add_argument("--format", choices=IMPORT_FORMATS, default="sandbench", help=FORMAT_HELP)
+    p.add_argument("--format", choices=IMPORT_FORMATS, default="auto", help=FORMAT_HELP)
     p.add_argument("--repo-dir", type=Path, metavar="DIR", help=REPO_DIR_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=cmd_validate)
@@ -83,7 +84,18 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p = sub.add_parser(
         "check", help="FORWARD (reference scores 1.0) and REVERSE (baseline below 1.0)"
     )
-    p.add_argument("ref", metavar="ID|NAME")
+    p.add_argument("refs", nargs="*", metavar="ID|NAME", help="one scenario, or several")
+    p.add_argument("--all", action="store_true", help="every active scenario")
+    p.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="the tasks at PATH (a task set imported from there; format detected)",
+    )
+    p.add_argument("-j", "--jobs", type=int, default=1, help="scenarios checked at once")
     add_env_option(p)
     p.add_argument("--no-cache", action="store_true", help="ignore the result cache")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -125,6 +137,10 @@ def _load_tasks(args: argparse.Namespace) -> Any:
 
 
 def _check_repo_dir(args: argparse.Namespace) -> None:
+    if args.format == "auto":
+        from sandbench.importers import detect_all
+
+        args.format = detect_all(args.paths)
     if args.repo_dir is not None and args.format != "swe-bench":
         raise InvalidInput("--repo-dir is for --format swe-bench")
     if args.repo_dir is not None and not args.repo_dir.is_dir():
@@ -133,7 +149,7 @@ def _check_repo_dir(args: argparse.Namespace) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     _check_repo_dir(args)
-    if args.format != "sandbench":
+    if args.format != SANDBENCH:
         return _validate_tasks(args)
     report = load_paths(args.paths)
     if args.json:
@@ -232,7 +248,7 @@ def _import_tasks(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     _check_repo_dir(args)
-    if args.format != "sandbench":
+    if args.format != SANDBENCH:
         return _import_tasks(args)
     report = load_paths(args.paths)
     if report.problems:
@@ -425,42 +441,120 @@ def cmd_archive(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from sandbench.cli.runs import LivePrinter, runner_session
-    from sandbench.runner.validation import check
+def _check_targets(store: Store, args: argparse.Namespace) -> list[str]:
+    """The scenario names ``check`` was asked for, in order, each once."""
+    from sandbench.importers import detect_all, load
 
-    with runner_session() as (_store, runner):
+    names = [store.get_scenario(ref).scenario.name for ref in args.refs]
+    if args.sources:
+        fmt = detect_all(args.sources)
+        if fmt == SANDBENCH:
+            report = load_paths(args.sources)
+            found = [parsed.scenario.name for _, parsed in report.scenarios]
+        else:
+            found = [task.scenario.name for task in load(fmt, args.sources).tasks]
+        if not found:
+            raise InvalidInput(f"--from: no task found in {', '.join(map(str, args.sources))}")
+        names += [store.get_scenario(name).scenario.name for name in found]
+    if args.all:
+        names += [record.scenario.name for record in _all_active(store)]
+    if not names:
+        raise InvalidInput("check needs a scenario ID|NAME, several, --from PATH or --all")
+    if args.jobs < 1:
+        raise InvalidInput(f"--jobs {args.jobs}: must be at least 1")
+    return list(dict.fromkeys(names))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from sandbench.cli.runs import runner_session
+
+    with runner_session() as (store, runner):
+        names = _check_targets(store, args)
+        if len(args.refs) == 1 and len(names) == 1 and not (args.all or args.sources):
+            return _check_one(runner, names[0], args)
+        return _check_set(runner, names, args)
+
+
+def _check_set(runner: Any, names: list[str], args: argparse.Namespace) -> int:
+    """One line per task as it finishes (PASS/FAIL and why), then the totals."""
+    from sandbench.runner.validation import TaskCheck, check_many
+
+    width = max(len(name) for name in names)
+    if not args.json:
+        note(f"checking {len(names)} scenario(s), {args.jobs} at a time")
+
+    def done(task: TaskCheck) -> None:
         if not args.json:
-            runner.bus.subscribe(LivePrinter())
-        report = check(runner, args.ref, use_cache=not args.no_cache, env=parse_env(args.env))
+            verdict = "PASS" if task.ok else "FAIL"
+            print(f"{verdict}  {task.scenario:<{width}}  {task.reason}", flush=True)
+
+    found = check_many(
+        runner,
+        names,
+        jobs=args.jobs,
+        use_cache=not args.no_cache,
+        env=parse_env(args.env),
+        on_done=done,
+    )
+    failed = [task for task in found if not task.ok]
     if args.json:
         emit_json(
             {
-                "scenario": report.scenario,
-                "ok": report.ok,
-                "forward": {
-                    "ok": report.forward_ok,
-                    "run": report.forward.id,
-                    "score": report.forward.score,
-                    "state": report.forward.state.value,
-                },
-                "reverse": {
-                    "ok": report.reverse_ok,
-                    "run": report.reverse.id,
-                    "score": report.reverse.score,
-                    "state": report.reverse.state.value,
-                },
-                "scorers": [
-                    {
-                        "name": v.name,
-                        "reference": v.reference,
-                        "baseline": v.baseline,
-                        "problem": v.problem,
-                    }
-                    for v in report.scorers
+                "ok": not failed,
+                "passed": len(found) - len(failed),
+                "failed": len(failed),
+                "tasks": [
+                    {"scenario": task.scenario, "ok": task.ok, "reason": task.reason}
+                    | (_report_json(task.report) if task.report else {"error": task.error})
+                    for task in found
                 ],
             }
         )
+    else:
+        print(f"{len(found)} checked: {len(found) - len(failed)} pass, {len(failed)} fail")
+        if failed:
+            note("failing: " + ", ".join(task.scenario for task in failed))
+    return 1 if failed else 0
+
+
+def _report_json(report: Any) -> dict[str, Any]:
+    return {
+        "scenario": report.scenario,
+        "ok": report.ok,
+        "forward": {
+            "ok": report.forward_ok,
+            "run": report.forward.id,
+            "score": report.forward.score,
+            "state": report.forward.state.value,
+        },
+        "reverse": {
+            "ok": report.reverse_ok,
+            "run": report.reverse.id,
+            "score": report.reverse.score,
+            "state": report.reverse.state.value,
+        },
+        "scorers": [
+            {
+                "name": v.name,
+                "reference": v.reference,
+                "baseline": v.baseline,
+                "problem": v.problem,
+            }
+            for v in report.scorers
+        ],
+    }
+
+
+def _check_one(runner: Any, name: str, args: argparse.Namespace) -> int:
+    """One scenario, followed live, with the per-scorer table."""
+    from sandbench.cli.runs import LivePrinter
+    from sandbench.runner.validation import check
+
+    if not args.json:
+        runner.bus.subscribe(LivePrinter())
+    report = check(runner, name, use_cache=not args.no_cache, env=parse_env(args.env))
+    if args.json:
+        emit_json(_report_json(report))
         return 0 if report.ok else 1
 
     def total(run: Any) -> str:

@@ -7,8 +7,10 @@ FORWARD: the reference solution must total 1.0. REVERSE: the baseline must total
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from sandbench.errors import SandbenchError
 from sandbench.model.runs import RunState, ScenarioRun, Solution, latest_attempts
 from sandbench.runner.scenario_runs import Runner
 
@@ -61,6 +63,39 @@ class CheckReport:
     def ok(self) -> bool:
         return self.forward_ok and self.reverse_ok
 
+    @property
+    def reason(self) -> str:
+        """One line: why it fails, the first rule broken; or the two totals."""
+        if not self.forward_ok:
+            return _broken("reference", self.forward, "reference scored")
+        if not self.reverse_ok:
+            return _broken("baseline", self.reverse, "baseline also scores")
+        return f"reference scored 1, baseline {self.reverse.score:g}"
+
+
+def _broken(kind: str, run: ScenarioRun, scored: str) -> str:
+    if run.state != RunState.COMPLETED or run.score is None:
+        why = f": {run.failure_reason}" if run.failure_reason else ""
+        return f"{kind} run {run.state.value}{why}"
+    return f"{scored} {run.score:g}"
+
+
+@dataclass
+class TaskCheck:
+    """One scenario's check in a set: its report, or why it could not be checked."""
+
+    scenario: str
+    report: CheckReport | None = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.report is not None and self.report.ok
+
+    @property
+    def reason(self) -> str:
+        return self.error if self.report is None else self.report.reason
+
 
 def check(
     runner: Runner,
@@ -94,3 +129,29 @@ def check(
         for f in record.scenario.scorers
     ]
     return CheckReport(record.scenario.name, forward, reverse, verdicts)
+
+
+def check_many(
+    runner: Runner,
+    scenario_refs: list[str],
+    *,
+    jobs: int = 1,
+    use_cache: bool = True,
+    env: dict[str, str] | None = None,
+    on_done: Callable[[TaskCheck], None] | None = None,
+) -> list[TaskCheck]:
+    """``check`` for each scenario, ``jobs`` at a time: the quickest way to find the broken
+    tasks of a set. A scenario that cannot run at all is a failed check, not an abort.
+    Results in the order asked; ``on_done`` hears each as it finishes."""
+
+    def one(ref: str) -> TaskCheck:
+        try:
+            found = TaskCheck(ref, check(runner, ref, use_cache=use_cache, env=env))
+        except SandbenchError as error:
+            found = TaskCheck(ref, error=str(error))
+        if on_done is not None:
+            on_done(found)
+        return found
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="check") as pool:
+        return list(pool.map(one, scenario_refs))
