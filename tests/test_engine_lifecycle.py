@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -202,6 +203,36 @@ def test_manual_suspend_resume_pause_unpause(engine: Engine, store: Store) -> No
     assert engine.shutdown(sandbox.id).shutdown_reason == ShutdownReason.API_SHUTDOWN
     with pytest.raises(EngineError, match="shutdown"):
         engine.exec(sandbox.id, "true")
+
+
+def test_a_health_check_waiting_on_a_removal_never_overrides_its_reason(
+    engine: Engine, store: Store
+) -> None:
+    """A watcher that finds the container gone while `rm` removes it waits for the removal
+    and leaves its reason alone (it once took a fresh lock file and recorded its own)."""
+    sandbox = engine.create(engine.spec_for(scenario()))
+    watcher_done = threading.Event()
+    seen_while_held: list[SandboxState] = []
+
+    def watcher() -> None:  # as the watcher process does once the container is gone
+        engine.shutdown(sandbox.id, ShutdownReason.ENTRYPOINT_EXIT)
+        watcher_done.set()
+
+    def on_transition(sandbox_id: str, status: SandboxState) -> None:
+        if status != SandboxState.SHUTDOWN or seen_while_held:
+            return  # runs inside shutdown, the lifecycle lock held, the lock file gone
+        seen_while_held.append(status)
+        threading.Thread(target=watcher, daemon=True).start()
+        if watcher_done.wait(timeout=2):
+            seen_while_held.append(SandboxState.FAILURE)  # it got in while we held it
+
+    engine.on_transition.append(on_transition)
+    ended = engine.shutdown(sandbox.id, ShutdownReason.API_SHUTDOWN)
+    assert watcher_done.wait(timeout=30)
+    assert seen_while_held == [SandboxState.SHUTDOWN]
+    assert ended.shutdown_reason == ShutdownReason.API_SHUTDOWN
+    assert store.get_sandbox(sandbox.id).shutdown_reason == ShutdownReason.API_SHUTDOWN
+    assert not (paths.data_dir() / "sandboxes" / f"{sandbox.id}.lock").exists()
 
 
 def test_snapshot_is_usable_as_snapshot_id(engine: Engine) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from sandbench import config as config_module
 from sandbench import paths
-from sandbench.engine import Engine
+from sandbench.engine import Engine, EngineError
+from sandbench.engine import sandboxes as sandboxes_module
 from sandbench.engine.usage import sandbox_disk
 from sandbench.model import RunState, SandboxState, ShutdownReason, parse_scenarios
 from sandbench.model.documents import ParsedScenario
@@ -340,3 +341,24 @@ def test_doctor_shows_the_disk_used_by_sandboxes_and_images(store: Store, engine
     assert "shared layers counted once" in images["detail"]
     human = sandbench("doctor").stdout
     assert "sandbox disks" in human and "sandbench images" in human
+
+
+def test_closing_never_waits_on_a_stuck_pass_nor_starts_one(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C ends the process even with a removal stuck in Podman: close() waits a
+    bounded time, and a run that finishes while the engine closes starts no new pass."""
+    monkeypatch.setattr(sandboxes_module, "CLOSE_WAIT_S", 0.0)
+    engine = Engine(store, monitor=False)
+    release = threading.Event()
+    stuck = engine.in_background("stuck-removal", lambda: release.wait(120) and None)
+    engine.close()
+    try:
+        assert stuck.is_alive(), "close() waited for the stuck pass"
+        assert engine.closing
+        assert retention.collect_in_background(store, engine) is False
+        with pytest.raises(EngineError, match="closing"):
+            engine.in_background("late", lambda: None)
+    finally:
+        release.set()
+        stuck.join(10)

@@ -71,6 +71,7 @@ LABEL_HOME = "io.sandbench.home"  # which store a container belongs to: recovery
 DEFAULT_KEEP_ALIVE_S = 3600  # Runloop's default
 LAUNCH_TIMEOUT_S = 1800
 MONITOR_INTERVAL_S = 0.5
+CLOSE_WAIT_S = 15.0  # close() waits this long, in all, for background work to stop
 SHELL = 'if [ -x /bin/bash ]; then exec /bin/bash -c "$1"; fi; exec /bin/sh -c "$1"'
 LIVE = (
     SandboxState.PROVISIONING,
@@ -200,8 +201,12 @@ class Engine:
             self._monitor.join(timeout=10)
         with self._lock:
             background, self._background = self._background, []
-        for thread in background:  # each stops at its next step once ``closing``
-            thread.join(timeout=120)
+        # Each stops at its next step once ``closing``; one step is at most one removal.
+        # The wait is bounded so that a Podman call stuck under load never holds the
+        # process (a Ctrl-C must end it): what is left half done, the next start recovers.
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        for thread in background:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for sandbox_id in list(self._owned):
             with contextlib.suppress(Exception):
                 self.shutdown(sandbox_id, ShutdownReason.API_SHUTDOWN)
@@ -227,6 +232,8 @@ class Engine:
     def in_background(self, name: str, target: Callable[[], None]) -> threading.Thread:
         """Run ``target`` in a daemon thread that close() waits for, so a process does not
         exit half way through a removal; ``target`` checks ``closing`` between its steps."""
+        if self.closing:
+            raise EngineError(f"the engine is closing: {name} not started")
         thread = threading.Thread(target=target, name=name, daemon=True)
         with self._lock:
             self._background = [t for t in self._background if t.is_alive()]
@@ -258,15 +265,31 @@ class Engine:
 
     @contextlib.contextmanager
     def _exclusive(self, sandbox_id: str) -> Iterator[None]:
-        """One lifecycle change at a time per sandbox, across threads and processes."""
+        """One lifecycle change at a time per sandbox, across threads and processes.
+
+        The lock file goes when the sandbox has ended, removed while still held: a waiter
+        that then gets the old file sees it is no longer at the path and takes the path's
+        new one, so it never acts on the sandbox between its removal and its end state."""
         lock_path = self._sandboxes_root / f"{sandbox_id}.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "w") as handle:
+        while True:
+            handle = open(lock_path, "a")  # noqa: SIM115 (held across the yield)
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                current = os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            handle.close()  # unlinked while we waited: the sandbox ended meanwhile
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                if self.store.get_sandbox(sandbox_id).status.terminal:
+                    lock_path.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
     def _transition(self, sandbox_id: str, status: SandboxState, **kwargs: Any) -> None:
         self.store.transition(sandbox_id, status, **kwargs)
@@ -961,8 +984,6 @@ class Engine:
                 rootfs.release()
             else:
                 rootfs.destroy()
-        if not keep_disk:
-            self._disk_dir(sandbox_id).with_suffix(".lock").unlink(missing_ok=True)
 
     def _rootfs(self, sandbox_id: str) -> disk.SizedRootfs | None:
         sandbox = self.store.get_sandbox(sandbox_id)
@@ -1091,14 +1112,17 @@ class Engine:
             owner = row["owner_pid"]
             if owner is None or _alive(owner, row["owner_start"]):
                 continue
-            self._teardown(sandbox.id, keep_disk=False)
-            self._transition(
-                sandbox.id,
-                SandboxState.FAILURE,
-                failure_reason=FailureReason.ORPHANED,
-                detail=f"the sandbench process that owned it (pid {owner}) exited without"
-                " removing it",
-            )
+            with self._exclusive(sandbox.id):
+                if self.store.get_sandbox(sandbox.id).status.terminal:
+                    continue  # another process ended it meanwhile
+                self._teardown(sandbox.id, keep_disk=False)
+                self._transition(
+                    sandbox.id,
+                    SandboxState.FAILURE,
+                    failure_reason=FailureReason.ORPHANED,
+                    detail=f"the sandbench process that owned it (pid {owner}) exited"
+                    " without removing it",
+                )
             cleaned.append(sandbox.id)
         keep = {s.id for s in self.store.list_sandboxes(statuses=LIVE, limit=10_000)}
         # Only containers of this store: another SANDBENCH_HOME's sandboxes are not ours.

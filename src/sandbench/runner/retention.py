@@ -384,6 +384,8 @@ def collect_in_background(
         log_path = engine.log_dir / LOG_NAME
     except Exception:  # not a real engine (a test's stand-in): nothing to collect
         return False
+    if engine.closing:  # the process is ending: the next start's pass does it
+        return False
     key = id(engine)
     with _passes_lock:
         if key in _passes:
