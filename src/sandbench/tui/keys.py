@@ -395,6 +395,12 @@ HELP = (
     Key("help.up", "k", "scroll_up", "Up", show=False, palette=False),
 )
 
+IMPORT_RESULT = (
+    Key("import_result.close", "escape,enter", "close", "Close", "Close the report", palette=False),
+    Key("import_result.down", "j", "scroll_down", "Down", show=False, palette=False),
+    Key("import_result.up", "k", "scroll_up", "Up", show=False, palette=False),
+)
+
 ALL: dict[str, tuple[Key, ...]] = {
     "app": APP,
     "scenarios": SCENARIOS,
@@ -414,6 +420,7 @@ ALL: dict[str, tuple[Key, ...]] = {
     "confirm": CONFIRM,
     "solution": SOLUTION,
     "help": HELP,
+    "import_result": IMPORT_RESULT,
 }
 
 

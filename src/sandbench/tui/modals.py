@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 from sandbench.model.runs import Solution
 from sandbench.tui import keys
 from sandbench.tui.widgets import truncate
-from sandbench.tui.workbench import Template
+from sandbench.tui.workbench import ImportOutcome, Template
 
 
 class Modal(ModalScreen):
@@ -94,7 +94,7 @@ class PathPrompt(Modal):
             yield Label(self._title, classes="dialog-title")
             yield Input(
                 value=self._default,
-                placeholder="a .toml/.json file or a directory",
+                placeholder="scenario files, Harbor/Terminal-Bench tasks, SWE-bench .jsonl",
                 suggester=PathSuggester(),
                 id="path",
             )
@@ -103,6 +103,64 @@ class PathPrompt(Modal):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
         self.dismiss(value or None)
+
+
+def import_report(outcome: ImportOutcome) -> str:
+    """What an import stored, rounded and refused, one section each (plain text)."""
+    sections: list[str] = []
+    if outcome.items:
+        width = max(len(item.action) for item in outcome.items)
+        sections.append(
+            f"Imported ({len(outcome.items)})\n"
+            + "\n".join(f"  {item.action:<{width}}  {item.name}" for item in outcome.items)
+        )
+    rounded = [(item.name, note) for item in outcome.items for note in item.rounded]
+    if rounded:
+        sections.append(
+            f"Rounded up ({len(rounded)}): never smaller than asked\n"
+            + "\n".join(f"  {name}: {note}" for name, note in rounded)
+        )
+    said = [(item.name, note) for item in outcome.items for note in item.other_notes]
+    if said:
+        sections.append("Notes\n" + "\n".join(f"  {name}: {note}" for name, note in said))
+    if outcome.problems:
+        sections.append(
+            f"Refused ({len(outcome.problems)}): nothing was imported\n"
+            + "\n".join(
+                f"  {p.file.name}: {p.problem.path or '(file)'}: {p.problem.reason}"
+                for p in outcome.problems
+            )
+        )
+    return "\n\n".join(sections) or "Nothing to import."
+
+
+class ImportResultScreen(Modal):
+    """What an import of a task set did: imported, rounded, refused (with field and reason)."""
+
+    BINDINGS = keys.bindings(keys.IMPORT_RESULT)
+
+    def __init__(self, source: str, outcome: ImportOutcome) -> None:
+        super().__init__()
+        self._source = source
+        self._outcome = outcome
+
+    def compose(self) -> ComposeResult:
+        outcome = self._outcome
+        if outcome.problems:
+            title = f"Nothing imported from {self._source}"
+        else:
+            title = f"Imported {len(outcome.items)} {outcome.format} task(s) from {self._source}"
+        with Vertical(classes="dialog import-result"):
+            yield Label(title, classes="dialog-title", id="import-title", markup=False)
+            with VerticalScroll(id="import-body"):
+                yield Static(import_report(outcome), markup=False, id="import-report")
+            yield Static("enter or esc closes · j/k scroll", classes="dialog-hint")
+
+    def action_scroll_down(self) -> None:
+        self.query_one("#import-body", VerticalScroll).scroll_down()
+
+    def action_scroll_up(self) -> None:
+        self.query_one("#import-body", VerticalScroll).scroll_up()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from sandbench.importers import SANDBENCH
 from sandbench.model.benchmark import Benchmark
 from sandbench.model.runs import ScenarioRun
 from sandbench.tui import keys
@@ -28,6 +29,7 @@ from sandbench.tui.editor import EditorScreen
 from sandbench.tui.messages import RunUpdated, reporting
 from sandbench.tui.modals import (
     ConfirmScreen,
+    ImportResultScreen,
     PathPrompt,
     RunChoice,
     SolutionScreen,
@@ -356,12 +358,25 @@ class ScenariosScreen(Screen):
             if path:
                 self._import(path)
 
-        self.app.push_screen(PathPrompt("Import scenarios from", samples_path()), chosen)
+        self.app.push_screen(
+            PathPrompt("Import scenarios or a task set (format detected)", samples_path()),
+            chosen,
+        )
 
     @work(thread=True, exit_on_error=False, group="import")
     def _import(self, path: str) -> None:
+        """Task sets build their environments first (minutes, maybe): said as it goes."""
+
+        def progress(line: str) -> None:
+            self.app.call_from_thread(self.app.notify, line, title=f"Importing {path}")
+
         with reporting(self.app, "Import"):
-            outcome = self.sandbench.workbench.import_paths([Path(path).expanduser()])
+            outcome = self.sandbench.workbench.import_paths([Path(path).expanduser()], progress)
+            if outcome.format != SANDBENCH:  # tasks: what was imported, rounded or refused
+                self.app.call_from_thread(self.app.push_screen, ImportResultScreen(path, outcome))
+                if not outcome.problems:
+                    self.app.call_from_thread(self.reload)
+                return
             if outcome.problems:
                 shown = "\n".join(str(p) for p in outcome.problems[:5])
                 more = len(outcome.problems) - 5

@@ -16,8 +16,12 @@ from typing import Any
 
 from sandbench import config as config_module
 from sandbench.engine import Engine
+from sandbench.engine.arch import host_arch
 from sandbench.engine.usage import ImageUsage, image_usage
 from sandbench.errors import Conflict, NotFound, SandbenchError
+from sandbench.importers import SANDBENCH, detect_all
+from sandbench.importers import load as load_tasks
+from sandbench.importers.builds import ensure_all
 from sandbench.model.benchmark import (
     Benchmark,
     BenchmarkCase,
@@ -26,6 +30,7 @@ from sandbench.model.benchmark import (
     CaseState,
     ScenarioStats,
 )
+from sandbench.model.documents import ParsedScenario
 from sandbench.model.execution import Execution, ExecutionStatus
 from sandbench.model.runs import ScenarioRun, Solution
 from sandbench.model.sandbox import Sandbox, SandboxState
@@ -229,9 +234,28 @@ def activity_entry(execution: Execution, cursor: ActivityCursor) -> ActivityEntr
 
 
 @dataclass(frozen=True)
+class ImportedItem:
+    """One scenario an import stored, with what the import said about it."""
+
+    name: str
+    action: str  # an ImportAction value
+    notes: tuple[str, ...] = ()
+
+    @property
+    def rounded(self) -> tuple[str, ...]:
+        return tuple(n for n in self.notes if n.startswith("rounded"))
+
+    @property
+    def other_notes(self) -> tuple[str, ...]:
+        return tuple(n for n in self.notes if not n.startswith("rounded"))
+
+
+@dataclass(frozen=True)
 class ImportOutcome:
     counts: dict[str, int]  # action -> how many
-    problems: list[FileProblem]
+    problems: list[FileProblem]  # refusals: nothing was stored (all or nothing)
+    format: str = SANDBENCH  # detected from the paths
+    items: tuple[ImportedItem, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -664,15 +688,36 @@ class Workbench:
         """Interactive, in this terminal: only with the app suspended."""
         return self.engine.shell(sandbox_id)
 
-    def import_paths(self, paths: list[Path]) -> ImportOutcome:
-        report = load_paths(paths)
-        if report.problems:  # all or nothing, like `sandbench scenarios import`
-            return ImportOutcome({}, report.problems)
-        results = self.store.import_scenarios([parsed for _, parsed in report.scenarios])
+    def import_paths(
+        self, paths: list[Path], progress: Callable[[str], None] | None = None
+    ) -> ImportOutcome:
+        """Scenario files or task sets, the format detected as `scenarios import` does; task
+        environments are built first (``progress`` hears the builds). All or nothing."""
+        fmt = detect_all(paths)
+        if fmt == SANDBENCH:
+            report = load_paths(paths)
+            if report.problems:  # all or nothing, like `sandbench scenarios import`
+                return ImportOutcome({}, report.problems, fmt)
+            parsed = [parsed for _, parsed in report.scenarios]
+            notes: list[tuple[str, ...]] = [()] * len(parsed)
+        else:
+            tasks_report = load_tasks(fmt, paths, architecture=host_arch())
+            if tasks_report.problems:
+                return ImportOutcome({}, tasks_report.problems, fmt)
+            tasks = ensure_all(
+                self.store, self.engine, tasks_report.tasks, progress or (lambda _line: None)
+            )
+            parsed = [ParsedScenario(task.scenario) for task in tasks]
+            notes = [tuple(task.notes) for task in tasks]
+        results = self.store.import_scenarios(parsed)
         counts = {action.value: 0 for action in ImportAction}
         for result in results:
             counts[result.action.value] += 1
-        return ImportOutcome(counts, [])
+        items = tuple(
+            ImportedItem(result.record.name, result.action.value, said)
+            for result, said in zip(results, notes, strict=True)
+        )
+        return ImportOutcome(counts, [], fmt, items)
 
     def archive(self, scenario_id: str) -> ScenarioRecord:
         return self.store.archive_scenario(scenario_id)
