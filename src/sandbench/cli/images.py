@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from sandbench import config as config_module
 from sandbench.cli.output import emit_json, note, table, when
@@ -70,6 +73,16 @@ def _progress(line: str) -> None:
     note(f"  {line}")
 
 
+@contextlib.contextmanager
+def podman_client() -> Iterator[Any]:
+    """A Podman client for one command, closed after it (no engine, no store)."""
+    connection = connect(config_module.load().podman_uri)
+    try:
+        yield connection.client
+    finally:
+        connection.close()
+
+
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     cfg = config_module.load()
     arch = Architecture(args.arch)
@@ -83,11 +96,8 @@ def cmd_ensure(args: argparse.Namespace) -> int:
     cfg = config_module.load()
     arch = Architecture(args.arch)
     tag = images.base_image(cfg.default_image, arch)
-    connection = connect(cfg.podman_uri)
-    try:
-        present = images.inspect(connection.client, tag) is not None
-    finally:
-        connection.close()
+    with podman_client() as client:
+        present = images.inspect(client, tag) is not None
     if present:
         return 0
     note(f"building the base image {tag} (once; about a minute)")
@@ -95,12 +105,8 @@ def cmd_ensure(args: argparse.Namespace) -> int:
 
 
 def cmd_images_list(args: argparse.Namespace) -> int:
-    cfg = config_module.load()
-    connection = connect(cfg.podman_uri)
-    try:
-        rows = images.list_images(connection.client)
-    finally:
-        connection.close()
+    with podman_client() as client:
+        rows = images.list_images(client)
     if args.json:
         emit_json(rows)
     elif rows:
@@ -118,19 +124,15 @@ def cmd_images_list(args: argparse.Namespace) -> int:
 def cmd_alias(args: argparse.Namespace) -> int:
     if args.ref is not None and args.local is None:
         raise InvalidInput("images alias needs REF and LOCAL_IMAGE (neither: list the aliases)")
-    cfg = config_module.load()
-    connection = connect(cfg.podman_uri)
-    try:
+    with podman_client() as client:
         if args.ref is not None:
-            ref = aliases.add(connection.client, args.ref, args.local)
+            ref = aliases.add(client, args.ref, args.local)
             print(f"{ref} -> {args.local.strip()} (used when {ref} cannot be pulled)")
             return 0
         rows = [
-            {"ref": ref, "local": local, "present": aliases.present(connection.client, local)}
-            for ref, local in cfg.image_aliases.items()
+            {"ref": ref, "local": local, "present": aliases.present(client, local)}
+            for ref, local in config_module.load().image_aliases.items()
         ]
-    finally:
-        connection.close()
     if args.json:
         emit_json(rows)
     elif rows:
