@@ -5,7 +5,7 @@
 #   1. system packages (Debian/Ubuntu, as root): Podman and what it needs,
 #      qemu-user-static, debootstrap, Python, ...; apt only when one is missing.
 #   2. qemu aarch64 binfmt handler, so arm64 sandboxes run under emulation.
-#   3. .venv with `pip install -e '.[dev]'`, redone only when pyproject.toml
+#   3. .venv with `pip install -e '.[dev,cluster]'`, redone only when pyproject.toml
 #      (or the extras) changed since the last install.
 #   4. tests/js/node_modules: Runloop's TypeScript SDK for the client tests,
 #      `npm ci` redone only when tests/js/package*.json changed.
@@ -17,7 +17,7 @@
 #   SANDBENCH_SKIP_SYSTEM=1   skip steps 1 and 2 (you manage Podman yourself)
 #   PYTHON=/path/to/python    interpreter for a new .venv (>= 3.11); to switch
 #                             an existing one, `make clean` first
-#   SANDBENCH_EXTRAS=dev      extras to install (comma-separated)
+#   SANDBENCH_EXTRAS=dev,cluster  extras to install (comma-separated; cluster is Ray)
 #   HARBOR_PYTHON=/path/to/python  interpreter (>= 3.12) for a new .venv-harbor;
 #                             else python3.13, python3.12 or python3 on PATH, else
 #                             pyenv's newest 3.12/3.13; to switch, rm -rf .venv-harbor
@@ -34,7 +34,7 @@ repo=$(pwd)
 
 venv=.venv
 stamp=$venv/.sandbench-setup-stamp
-extras=${SANDBENCH_EXTRAS:-dev}
+extras=${SANDBENCH_EXTRAS:-dev,cluster}
 
 js_dir=tests/js
 js_stamp=$js_dir/node_modules/.sandbench-setup-stamp

@@ -17,6 +17,16 @@ from sandbench.model.problems import problems_from
 DEFAULT_IMAGE = "localhost/sandbench-base:latest"
 
 
+class ClusterSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(
+        default=None,
+        description="Ray address benchmark runs go to by default (`auto`, HOST:PORT or"
+        " ray://HOST:10001); unset: they run on this machine.",
+    )
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -64,6 +74,11 @@ class Config(BaseModel):
         default_factory=dict,
         description="Local images that stand in for base images which cannot be pulled"
         " (`sandbench images alias REF LOCAL_IMAGE`); used only when the pull fails.",
+    )
+    cluster: ClusterSettings = Field(
+        default_factory=ClusterSettings,
+        description="cluster.address: Ray address benchmark runs go to by default"
+        " (`auto`, HOST:PORT, ray://HOST:10001); unset: this machine.",
     )
     keymap: dict[str, str] = Field(
         default_factory=dict,
@@ -123,8 +138,18 @@ def set_value(key: str, raw: str, path: Path | None = None) -> Config:
     """Set one key from its command-line text; empty text resets it to the default.
     ``keymap.ID`` sets (or, empty, removes) one entry of the keymap table."""
     table, _, entry = key.partition(".")
+    if table == "cluster" and entry in ClusterSettings.model_fields:
+        config = load(path)
+        settings = config.cluster.model_dump(exclude_none=True)
+        if raw == "":
+            settings.pop(entry, None)
+        else:
+            settings[entry] = raw
+        new = config.model_copy(update={"cluster": ClusterSettings.model_validate(settings)})
+        save(new, path)
+        return new
     if key not in Config.model_fields and not (table == "keymap" and entry):
-        keys = ", ".join([*Config.model_fields, "keymap.BINDING_ID"])
+        keys = ", ".join([*Config.model_fields, "cluster.address", "keymap.BINDING_ID"])
         raise InvalidInput(f"unknown config key {key!r} (keys: {keys})")
     config = load(path)
     data = config.model_dump(exclude_defaults=True, exclude_none=True)

@@ -6,10 +6,12 @@ and anything printed afterwards is redacted by the caller with ``redactor()``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import tomli_w
@@ -19,6 +21,11 @@ from sandbench.errors import InvalidInput
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REDACTED = "***"
+
+# values handed to this process for one piece of work (a cluster node's case): held in
+# memory only, never written, and looked up before the file
+_provided: dict[str, str] = {}
+_provided_lock = threading.Lock()
 
 
 def secrets_path() -> Path:
@@ -41,8 +48,35 @@ def names() -> list[str]:
 
 def get_values(wanted: Iterable[str]) -> dict[str, str]:
     """The values of the named secrets that exist (missing ones are simply absent)."""
+    wanted = list(wanted)
+    with _provided_lock:
+        held = {name: _provided[name] for name in wanted if name in _provided}
+    if len(held) == len(wanted):
+        return held
     stored = _read(secrets_path())
-    return {name: stored[name] for name in wanted if name in stored}
+    return {
+        name: held.get(name, stored.get(name, ""))
+        for name in wanted
+        if name in held or name in stored
+    }
+
+
+@contextlib.contextmanager
+def provided(values: Mapping[str, str]) -> Iterator[None]:
+    """Secrets given in memory for the duration of the block (a cluster node gets the
+    head's values this way); they shadow the file and are forgotten afterwards."""
+    with _provided_lock:
+        before = {name: _provided.get(name) for name in values}
+        _provided.update(values)
+    try:
+        yield
+    finally:
+        with _provided_lock:
+            for name, value in before.items():
+                if value is None:
+                    _provided.pop(name, None)
+                else:
+                    _provided[name] = value
 
 
 def set_secret(name: str, value: str) -> None:

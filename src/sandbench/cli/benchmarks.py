@@ -74,6 +74,13 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         metavar="ENV_NAME=SECRET_NAME",
         help="give every case the stored secret SECRET_NAME as $ENV_NAME (repeat for more)",
     )
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default=None,
+        help="run the cases on a Ray cluster's nodes (auto, HOST:PORT or ray://HOST:10001;"
+        " config: cluster.address; 'local' runs here)",
+    )
     p.add_argument("--json", action="store_true", help="print the benchmark run as JSON")
     p.set_defaults(handler=cmd_run)
 
@@ -82,6 +89,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     p.add_argument("run_id", metavar="BENCHMARK_RUN_ID")
     p.add_argument("-j", "--jobs", type=int, default=None, help="runs at once (default: as before)")
+    p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default=None,
+        help="the Ray cluster to finish on (default: the one it ran on; 'local' runs here)",
+    )
     p.add_argument("--json", action="store_true", help="print the benchmark run as JSON")
     p.set_defaults(handler=cmd_resume)
 
@@ -171,8 +184,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     env = parse_env(args.env)
     secret_env = parse_env(args.secret, "--secret", "ENV_NAME=SECRET_NAME")
     retries = settings.retries if args.retries is None else args.retries
+    cluster = _cluster_address(args.cluster, settings.cluster.address)
     return _drive(
         args.json,
+        cluster,
         lambda bench: bench.run(
             args.ref,
             jobs=jobs,
@@ -184,28 +199,51 @@ def cmd_run(args: argparse.Namespace) -> int:
             retries=retries,
             env=env,
             secret_env=secret_env,
+            cluster=cluster,
         ),
     )
 
 
+def _cluster_address(given: str | None, configured: str | None) -> str | None:
+    """--cluster ADDRESS, else the config's cluster.address; ``local``: this machine."""
+    address = given or configured
+    return None if address in (None, "", "local") else address
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
-    return _drive(args.json, lambda bench: bench.resume(args.run_id, jobs=args.jobs))
+    from sandbench.cli.session import acting_store
+
+    if args.cluster is None:
+        with acting_store() as store:
+            cluster = store.get_benchmark_run(args.run_id).settings.cluster
+    else:
+        cluster = _cluster_address(args.cluster, None)
+    return _drive(args.json, cluster, lambda bench: bench.resume(args.run_id, jobs=args.jobs))
 
 
-def _drive(as_json: bool, start: Callable[[BenchmarkRunner], BenchmarkRun]) -> int:
-    """Run (or resume) a benchmark run, a line per case as each ends, then the result."""
+def _drive(
+    as_json: bool, cluster: str | None, start: Callable[[BenchmarkRunner], BenchmarkRun]
+) -> int:
+    """Run (or resume) a benchmark run, a line per case as each ends, then the result;
+    on a cluster's nodes when ``cluster`` is an address."""
     from sandbench.cli.runs import runner_session
     from sandbench.runner.benchmark_runs import BenchmarkRunner
+    from sandbench.runner.case_executors import executor_for
     from sandbench.runner.exports import benchmark_run_document
 
     with runner_session() as (store, runner):
-        bench = BenchmarkRunner(runner)
-        if not as_json:
-            runner.bus.subscribe(_print_case)
-        result = start(bench)
-        cases = store.cases_of(result.id)
+        executor = executor_for(cluster)
+        try:
+            bench = BenchmarkRunner(runner, executor)
+            if not as_json:
+                runner.bus.subscribe(_print_case)
+            result = start(bench)
+            cases = store.cases_of(result.id)
+            runs = store.runs_of_benchmark_run(result.id, with_output=False)
+        finally:
+            executor.close()
     if as_json:
-        emit_json(benchmark_run_document(result, cases))
+        emit_json(benchmark_run_document(result, cases, runs))
     else:
         _print_result(result)
     return {"completed": 0, "canceled": 130}.get(result.state.value, 1)

@@ -60,7 +60,10 @@ def cmd_set(args: argparse.Namespace) -> int:
             known = ", ".join(sorted(by_id()))
             raise InvalidInput(f"no key binding has the id {entry!r} (ids: {known})")
     updated = config.set_value(args.key, args.value)
-    value = updated.keymap.get(entry) if entry else getattr(updated, args.key)
+    if scope == "cluster" and entry:
+        value = getattr(updated.cluster, entry)
+    else:
+        value = updated.keymap.get(entry) if entry else getattr(updated, args.key)
     print(f"{args.key} = {shown(value)}")
     return 0
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from sandbench import __version__
 from sandbench.cli import (
     benchmarks,
+    cluster_cmd,
     config_cmd,
     doctor,
     images,
@@ -33,6 +34,7 @@ GROUPS = (
     images,
     secrets_cmd,
     doctor,
+    cluster_cmd,
     config_cmd,
     serve,
 )
@@ -63,6 +65,7 @@ def _open_workbench(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    cluster_cmd.enable()  # benchmark runs from here (and the workbench, serve) may use Ray
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     # Everything after the first `--` is a command to run (sandboxes exec ID -- CMD ...),

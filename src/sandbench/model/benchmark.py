@@ -119,6 +119,7 @@ class BenchmarkSettings(BaseModel):
     repeats: int = 1
     retries: int = 1
     use_cache: bool = True
+    cluster: str | None = None  # the Ray address its cases went to (None: this machine)
 
 
 class BenchmarkRun(BaseModel):

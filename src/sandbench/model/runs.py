@@ -129,4 +129,5 @@ class ScenarioRun(BaseModel):
     environment_variables: dict[str, str] | None = None
     secrets_provided: dict[str, str] | None = None  # env var -> secret *name*
     purpose: str | None = None
+    node: str | None = None  # the cluster node that ran it (None: this machine)
     scorer_results: list[ScorerResult] = Field(default_factory=list)

@@ -30,6 +30,7 @@ from sandbench.model.benchmark import (
 from sandbench.model.ids import new_id
 from sandbench.model.resources import Resources
 from sandbench.model.runs import RunState, ScenarioRun, Solution
+from sandbench.runner.case_executors import CaseExecutor, CaseOrder, LocalCaseExecutor
 from sandbench.runner.events import CaseFinished
 from sandbench.runner.reconcile import reconcile
 from sandbench.runner.scenario_runs import Runner
@@ -94,11 +95,15 @@ class Progress:
 class BenchmarkRunner:
     """Runs a benchmark's cases (each scenario at its pinned version, times the repeats),
     several at once; retries a case only for an infrastructure failure; can resume a run
-    that was interrupted or canceled, under the same id, running only what did not finish."""
+    that was interrupted or canceled, under the same id, running only what did not finish.
 
-    def __init__(self, runner: Runner) -> None:
+    ``executor`` decides where each attempt runs: here by default, or on a cluster's nodes
+    (placement is then the cluster's, not this host's capacity)."""
+
+    def __init__(self, runner: Runner, executor: CaseExecutor | None = None) -> None:
         self.runner = runner
         self.store = runner.store
+        self.executor = executor or LocalCaseExecutor()
         self._cancel = threading.Event()
         self._in_flight: dict[tuple[int, int], str] = {}  # (position, repeat) -> run id
         self._lock = threading.Lock()
@@ -110,7 +115,7 @@ class BenchmarkRunner:
             in_flight = list(self._in_flight.values())
         for run_id in in_flight:
             try:
-                self.runner.cancel(run_id)
+                self.executor.cancel(self.runner, run_id)
             except SandbenchError:
                 continue
 
@@ -129,7 +134,10 @@ class BenchmarkRunner:
         retries: int = 1,
         env: dict[str, str] | None = None,
         secret_env: dict[str, str] | None = None,
+        cluster: str | None = None,
     ) -> BenchmarkRun:
+        """``cluster`` records the address the executor sends cases to, so that a resume
+        goes there again."""
         if jobs < 1:
             raise InvalidInput(f"-j must be at least 1, got {jobs}")
         if repeats < 1:
@@ -156,6 +164,7 @@ class BenchmarkRunner:
             repeats=repeats,
             retries=retries,
             use_cache=use_cache,
+            cluster=cluster,
         )
         run = self.store.create_benchmark_run(
             BenchmarkRun(
@@ -218,7 +227,10 @@ class BenchmarkRunner:
         settings = run.settings
         todo = [c for c in self.store.cases_of(run.id) if not c.state.finished]
         ready = self._preflight(run, todo)
-        pool = ResourcePool(capacity or host_capacity())
+        unbounded = Resources(float("inf"), 2**62, 0)  # the executor places the cases
+        pool = ResourcePool(
+            unbounded if self.executor.places_cases else capacity or host_capacity()
+        )
         errors: list[str] = []
 
         def one(case: BenchmarkCase, resources: Resources) -> None:
@@ -236,7 +248,7 @@ class BenchmarkRunner:
                     self._in_flight.pop((case.position, case.repeat_index), None)
                 pool.release(resources)
 
-        workers = jobs or settings.jobs
+        workers = self.executor.workers(jobs or settings.jobs)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench") as executor:
             futures: list[Future[None]] = [
                 executor.submit(one, case, resources) for case, resources in ready
@@ -307,18 +319,19 @@ class BenchmarkRunner:
                 return
             attempts += 1
             self._set(run, case, CaseState.RUNNING, attempts=attempts)
-            scenario_run = self.runner.run(
-                case.scenario_id,
+            order = CaseOrder(
+                scenario_id=case.scenario_id,
                 version=case.scenario_version,
                 solution=Solution(settings.solution),
                 agent_command=settings.agent_command,
                 # repeats measure variance: each one runs, none comes from the cache
                 use_cache=settings.use_cache and settings.repeats == 1,
-                keep_sandbox=False,
                 benchmark_run_id=run.id,
                 env=run.environment_variables,
                 secret_env=run.secrets_provided,
-                on_created=lambda created: self._track(case, created.id),
+            )
+            scenario_run = self.executor.run_case(
+                self.runner, order, lambda created: self._track(case, created.id)
             )
             self._set(run, case, CaseState.RUNNING, run_id=scenario_run.id, attempts=attempts)
             if scenario_run.state == RunState.COMPLETED:
@@ -356,7 +369,7 @@ class BenchmarkRunner:
         with self._lock:
             self._in_flight[(case.position, case.repeat_index)] = run_id
         if self._cancel.is_set():
-            self.runner.cancel(run_id)
+            self.executor.cancel(self.runner, run_id)
 
     def progress(self, run_id: str) -> Progress:
         cases = self.store.cases_of(run_id)

@@ -43,6 +43,7 @@ def eval_records(store: Store, run: ScenarioRun) -> list[EvalRunRecord]:
                     "scenario": scenario.name,
                     "version": run.scenario_version,
                     "run_id": run.id,
+                    **({"node": run.node} if run.node else {}),
                 },
                 output=result.output,
                 output_structured={
@@ -86,15 +87,33 @@ def benchmark_report_json(store: Store, benchmark_run_id: str) -> str:
     """sandbench's own report: the run, its cases with attempts and reasons, and per
     scenario the mean, standard deviation, pass@1 and pass@k of its repeats."""
     run = store.get_benchmark_run(benchmark_run_id)
-    return json.dumps(benchmark_run_document(run, store.cases_of(run.id)), indent=2) + "\n"
+    runs = store.runs_of_benchmark_run(run.id, with_output=False)
+    document = benchmark_run_document(run, store.cases_of(run.id), runs)
+    return json.dumps(document, indent=2) + "\n"
 
 
-def benchmark_run_document(run: BenchmarkRun, cases: list[BenchmarkCase]) -> dict[str, Any]:
+def benchmark_run_document(
+    run: BenchmarkRun, cases: list[BenchmarkCase], runs: list[ScenarioRun] | None = None
+) -> dict[str, Any]:
     """A benchmark run as ``--json`` prints it: the run, its repeats, each case with its
-    attempts and reason, and per scenario the mean, standard deviation, pass@1, pass@k."""
+    attempts and reason, and per scenario the mean, standard deviation, pass@1, pass@k;
+    with ``runs``, every attempt (a case retried has several), and where it ran."""
     document = run.model_dump(mode="json")
     document["repeats"] = run.settings.repeats
     document["retries"] = run.settings.retries
     document["flaky"] = run.flaky
     document["cases"] = [c.model_dump(mode="json") for c in cases]
+    if runs is not None:
+        document["attempts"] = [
+            {
+                "run_id": r.id,
+                "scenario_id": r.scenario_id,
+                "name": r.name,
+                "state": r.state.value,
+                "score": r.score,
+                "failure_reason": r.failure_reason,
+                "node": r.node,
+            }
+            for r in runs
+        ]
     return document

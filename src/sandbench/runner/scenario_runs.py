@@ -83,35 +83,18 @@ class Runner:
         ``hand_over`` gives an interactive solution the user's terminal (by default this
         process's own, which must be a terminal). ``secret_env`` maps more env vars to
         secret names (Runloop's mapping)."""
-        record, spec = self.preflight(
+        record, spec, run = self.open_run(
             scenario_ref,
             solution=solution,
             agent_command=agent_command,
             env=env,
-            secret_env=secret_env,
             version=version,
+            benchmark_run_id=benchmark_run_id,
+            on_created=on_created,
+            secret_env=secret_env,
         )
         scenario = record.scenario
-        key = cache_key(self.store, self.engine, scenario, spec, solution, agent_command)
-        run = self.store.create_run(
-            record.id,
-            record.version,
-            solution,
-            benchmark_run_id=benchmark_run_id,
-            name=scenario.name,
-            owner_pid=self._pid,
-            owner_start=self._start,
-            environment_variables=dict(env) if env else None,
-            secrets_provided=dict(secret_env) if secret_env else None,
-        )
-        self.store.update_run(run.id, cache_key=key)
-        if on_created is not None:
-            try:
-                on_created(run)
-            except BaseException as error:  # the caller's hook: the run must not stay "running"
-                self._finish(run.id, RunState.FAILED, f"not started: on_created failed: {error}")
-                raise
-        self._emit_state(run.id, RunState.RUNNING)
+        key = run.cache_key
         cached = self.store.cached_run(key) if key and use_cache else None
         if cached is not None and not self.store.cancel_requested(run.id):
             return self._from_cache(run.id, cached)
@@ -160,6 +143,64 @@ class Runner:
             if sandbox_id is not None and not keep_sandbox:
                 with contextlib.suppress(SandbenchError):
                     self.engine.shutdown(sandbox_id)
+
+    def open_run(
+        self,
+        scenario_ref: str,
+        *,
+        solution: Solution = Solution.REFERENCE,
+        agent_command: str | None = None,
+        env: dict[str, str] | None = None,
+        version: int | None = None,
+        benchmark_run_id: str | None = None,
+        on_created: Callable[[ScenarioRun], None] | None = None,
+        secret_env: dict[str, str] | None = None,
+        cache_key_here: bool = True,
+    ) -> tuple[ScenarioRecord, SandboxSpec, ScenarioRun]:
+        """Check, then record a new run (``running``, owned by this process) and announce
+        it. A run executed elsewhere (a cluster node) starts here too; its cache key is the
+        node's to compute (``cache_key_here=False``), from the image the node has."""
+        record, spec = self.preflight(
+            scenario_ref,
+            solution=solution,
+            agent_command=agent_command,
+            env=env,
+            secret_env=secret_env,
+            version=version,
+        )
+        scenario = record.scenario
+        key = (
+            cache_key(self.store, self.engine, scenario, spec, solution, agent_command)
+            if cache_key_here
+            else None
+        )
+        run = self.store.create_run(
+            record.id,
+            record.version,
+            solution,
+            benchmark_run_id=benchmark_run_id,
+            name=scenario.name,
+            owner_pid=self._pid,
+            owner_start=self._start,
+            environment_variables=dict(env) if env else None,
+            secrets_provided=dict(secret_env) if secret_env else None,
+        )
+        if key:
+            self.store.update_run(run.id, cache_key=key)
+        run = run.model_copy(update={"cache_key": key})
+        if on_created is not None:
+            try:
+                on_created(run)
+            except BaseException as error:  # the caller's hook: the run must not stay "running"
+                self._finish(run.id, RunState.FAILED, f"not started: on_created failed: {error}")
+                raise
+        self._emit_state(run.id, RunState.RUNNING)
+        return record, spec, run
+
+    def finish(self, run_id: str, state: RunState, reason: str | None = None) -> ScenarioRun:
+        """End a run as a run ends here: its final state and reason stored and announced
+        (a cluster's head ends the runs its nodes executed this way)."""
+        return self._finish(run_id, state, reason)
 
     def preflight(
         self,
@@ -442,6 +483,12 @@ class Runner:
                 SandboxState.SUSPENDED,
             ):
                 return sandbox.id  # exec resumes a suspended one transparently
+        if run.node is not None:  # its sandbox lived in the node's workspace, not here
+            raise InvalidInput(
+                f"run {run.id} ran on cluster node {run.node}, whose sandboxes are not"
+                " reachable from here; rerun the whole run instead"
+                f" (`sandbench runs rerun {run.id} --whole`)"
+            )
         if run.solution not in (Solution.BASELINE, Solution.REFERENCE):
             raise InvalidInput(
                 f"the sandbox of run {run.id} is gone and an {run.solution.value} solution"

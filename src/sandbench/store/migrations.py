@@ -346,6 +346,11 @@ CREATE TABLE benchmark_cases (
 ) WITHOUT ROWID;
 """
 
+V8_CLUSTER = """
+-- the Ray node a run's case ran on, when a benchmark ran over a cluster (NULL: locally)
+ALTER TABLE scenario_runs ADD COLUMN node TEXT;
+"""
+
 MIGRATIONS: list[str] = [
     V1_SCENARIOS,
     V2_RUNS,
@@ -354,6 +359,7 @@ MIGRATIONS: list[str] = [
     V5_RUN_LOOKUPS,
     V6_LOCAL_API,
     V7_TRUSTED_BENCHMARKS,
+    V8_CLUSTER,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -124,6 +124,7 @@ class RunStore(ScenarioStore):
             "metadata",
             "usage",
             "failure_reason",
+            "node",
         }
         unknown = set(fields) - allowed
         if unknown:
@@ -485,6 +486,7 @@ class RunStore(ScenarioStore):
             environment_variables=_loads_or_none(row["environment_variables"]),
             secrets_provided=_loads_or_none(row["secrets_provided"]),
             purpose=row["purpose"],
+            node=row["node"],
             scorer_results=self._results(conn, row["id"], with_output=output) if results else [],
         )
 

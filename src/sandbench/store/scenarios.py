@@ -248,6 +248,25 @@ class ScenarioStore(Database):
             )
         return version, True
 
+    def mirror_scenario_version(self, scenario_id: str, version: int, scenario: Scenario) -> None:
+        """Hold another store's scenario version under the same id and number (a cluster
+        node runs the head's pinned versions). Mirrors are archived, so their names never
+        collide with this store's own scenarios; one already held is left as it is."""
+        with self.write() as conn:
+            stamp = now_ms()
+            conn.execute(
+                "INSERT INTO scenarios (id, name, current_version, create_time_ms,"
+                " update_time_ms, archive_time_ms) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(id) DO NOTHING",
+                [scenario_id, scenario.name, version, stamp, stamp, stamp],
+            )
+            held = conn.execute(
+                "SELECT 1 FROM scenario_versions WHERE scenario_id = ? AND version = ?",
+                [scenario_id, version],
+            ).fetchone()
+            if held is None:
+                self._insert_version(conn, scenario_id, version, scenario)
+
     def archive_scenario(self, ref: str) -> ScenarioRecord:
         with self.write() as conn:
             scenario_id = self.resolve_scenario_id(ref, conn=conn)

@@ -1,0 +1,204 @@
+"""The head's side: each attempt of a case becomes one Ray task on a node with a free slot.
+
+The task is a streaming generator: the node yields its run's events in batches as they
+happen, and the head applies them to its store in order while the case runs. Ray never
+retries a task (``max_retries=0``): a node lost mid-case fails the attempt as an
+infrastructure failure, and the benchmark runner's retry policy sends it again, to a node
+that is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import ray
+from ray.exceptions import RayError, TaskCancelledError
+
+from sandbench.cluster.nodes import ARCH_RESOURCE, SLOT_RESOURCE
+from sandbench.errors import InvalidInput
+from sandbench.model.resources import Resources
+from sandbench.model.runs import RunState, ScenarioRun
+from sandbench.runner.case_executors import (
+    CaseOrder,
+    NodeOrder,
+    NodeRunner,
+    RemoteEvent,
+    RemoteRunEnded,
+    RemoteRunWriter,
+    node_order,
+)
+from sandbench.runner.scenario_runs import Runner
+
+GIB = 1024**3
+
+# What runs an attempt on a node: sandbench's runner, or (benchmarks of the scheduler) a
+# stand-in with the same ``run(order, emit, started)`` and ``cancel()``.
+NodeFactory = Callable[[str], Any]
+
+_node_runner: Any = None  # one per worker process, kept between attempts
+_node_lock = threading.Lock()
+
+
+def _runner_here(factory: NodeFactory | None) -> Any:
+    global _node_runner
+    with _node_lock:
+        if _node_runner is None:
+            node = ray.get_runtime_context().get_node_id()
+            _node_runner = (factory or NodeRunner)(node)
+        return _node_runner
+
+
+def run_attempt(order: NodeOrder, factory: NodeFactory | None) -> Iterator[list[RemoteEvent]]:
+    """On the node: run the attempt in a thread and yield its events in order, batched as
+    they queue up. Canceled (or the head gone), the attempt's sandbox is removed."""
+    node = _runner_here(factory)
+    events: queue.Queue[Any] = queue.Queue()
+    started = threading.Event()
+    end = object()
+
+    def work() -> None:
+        try:
+            node.run(order, events.put, started)
+        except BaseException as error:
+            reason = f"infrastructure: cluster node {node.node}: {error}"
+            events.put(RemoteRunEnded(RunState.FAILED, reason, None, None, None))
+        finally:
+            events.put(end)
+
+    thread = threading.Thread(target=work, name=f"case-{order.head_run_id}", daemon=True)
+    thread.start()
+    try:
+        while True:
+            batch = [events.get()]
+            while True:
+                try:
+                    batch.append(events.get_nowait())
+                except queue.Empty:
+                    break
+            finished = batch[-1] is end
+            if finished:
+                batch.pop()
+            if batch:
+                yield batch
+            if finished:
+                return
+    finally:
+        if thread.is_alive():  # canceled, or nobody reads any more
+            started.wait(timeout=60)
+            node.cancel()
+            thread.join(timeout=120)
+
+
+class ClusterExecutor:
+    """Sends every attempt to a Ray cluster (``address``: ``auto``, ``HOST:PORT`` or
+    ``ray://HOST:10001``)."""
+
+    places_cases = True
+
+    def __init__(self, address: str, *, stand_in: NodeFactory | None = None) -> None:
+        self.address = address
+        self._stand_in = stand_in
+        if not ray.is_initialized():
+            try:
+                ray.init(
+                    address=address,
+                    namespace="sandbench",
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                    configure_logging=False,
+                )
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                raise InvalidInput(
+                    f"--cluster {address}: cannot reach the cluster: {error}"
+                ) from None
+        self._task = ray.remote(run_attempt)
+        self._lock = threading.Lock()
+        self._refs: dict[str, Any] = {}
+
+    def close(self) -> None:
+        ray.shutdown()
+
+    def slots(self) -> int:
+        return int(ray.cluster_resources().get(SLOT_RESOURCE, 0))
+
+    def workers(self, jobs: int) -> int:
+        """As many attempts in flight as the cluster has slots (not ``-j``): Ray queues
+        nothing beyond them, so a case shown running is running."""
+        slots = self.slots()
+        if slots < 1:
+            raise InvalidInput(
+                f"the cluster at {self.address} has no node with sandbench slots;"
+                " start one with `sandbench cluster join ADDRESS`"
+            )
+        return slots
+
+    def placement(self, resources: Resources, architecture: str) -> dict[str, Any]:
+        """A slot, the preset's CPU and memory, and the architecture where some node runs it
+        natively (else any node, which emulates it)."""
+        need = {SLOT_RESOURCE: 1.0}
+        native = ARCH_RESOURCE + architecture
+        if ray.cluster_resources().get(native):
+            need[native] = 0.001
+        return {
+            "num_cpus": resources.cpu,
+            "memory": int(resources.memory_gib * GIB),
+            "resources": need,
+            "max_retries": 0,
+            "num_returns": "streaming",
+            "name": "sandbench-case",
+        }
+
+    def run_case(
+        self, runner: Runner, order: CaseOrder, on_created: Callable[[ScenarioRun], None]
+    ) -> ScenarioRun:
+        record, spec, run = runner.open_run(
+            order.scenario_id,
+            version=order.version,
+            solution=order.solution,
+            agent_command=order.agent_command,
+            env=order.env,
+            benchmark_run_id=order.benchmark_run_id,
+            secret_env=order.secret_env,
+            on_created=on_created,
+            cache_key_here=False,
+        )
+        writer = RemoteRunWriter(runner, run.id)
+        if runner.store.cancel_requested(run.id):
+            return writer.cancel()
+        options = self.placement(record.scenario.resources, spec.architecture.value)
+        stream = self._task.options(**options).remote(
+            node_order(runner.store, record, order, run.id), self._stand_in
+        )
+        with self._lock:
+            self._refs[run.id] = stream
+        try:
+            for ref in stream:
+                for event in ray.get(ref):
+                    writer.apply(event)
+        except TaskCancelledError:
+            return writer.cancel()
+        except RayError as error:
+            if runner.store.cancel_requested(run.id):
+                return writer.cancel()
+            where = f"cluster node {writer.node}" if writer.node else "the cluster"
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            return writer.fail(
+                f"infrastructure: {where} was lost mid-case ({type(error).__name__}: {first})"
+            )
+        finally:
+            with self._lock:
+                self._refs.pop(run.id, None)
+        if writer.ended is None:
+            return writer.fail("infrastructure: the node ended the case without a result")
+        return writer.ended
+
+    def cancel(self, runner: Runner, run_id: str) -> None:
+        runner.store.request_cancel(run_id)
+        with self._lock:
+            stream = self._refs.get(run_id)
+        if stream is not None:
+            ray.cancel(stream)

@@ -1,0 +1,376 @@
+"""Where a benchmark's cases run: here (the default), or elsewhere through an executor.
+
+A benchmark runner hands each attempt of a case to a ``CaseExecutor``. The local one runs
+it with this process's runner. A remote one (a Ray cluster, in ``sandbench.cluster``)
+opens the run in this store, ships a ``CaseOrder`` to a node, and writes what the node
+streams back with a ``RemoteRunWriter``: the same store calls, in the same order, as a
+run executed here makes, so every reader (TUI, exports, stats) sees no difference.
+
+The node side is here too (``NodeRunner``): sandbench's own runner and engine over the
+node's own workspace, its events turned into the stream the head applies. The core names
+no scheduler: an adapter registers a factory for its addresses (``register_executor``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from sandbench import secrets
+from sandbench.errors import InvalidInput, SandbenchError
+from sandbench.model.runs import RunState, ScenarioRun, ScorerState, Solution
+from sandbench.model.scenario import CustomScorer, Scenario
+from sandbench.runner.events import (
+    Event,
+    OutputChunk,
+    RunStateChanged,
+    ScorerFinished,
+    ScorerStarted,
+    StepOutput,
+)
+from sandbench.runner.scenario_runs import Runner
+from sandbench.store import ScenarioRecord, Store
+
+
+@dataclass(frozen=True)
+class CaseOrder:
+    """One attempt of a benchmark case, as the benchmark runner asks for it."""
+
+    scenario_id: str
+    version: int
+    solution: Solution
+    agent_command: str | None
+    use_cache: bool
+    benchmark_run_id: str | None
+    env: dict[str, str] | None
+    secret_env: dict[str, str] | None
+
+
+class CaseExecutor(Protocol):
+    """Runs attempts of benchmark cases; ``places_cases`` when it, not this host's
+    capacity, decides where and how many run at once."""
+
+    places_cases: bool
+
+    def workers(self, jobs: int) -> int:
+        """How many attempts to keep in flight."""
+        ...
+
+    def run_case(
+        self, runner: Runner, order: CaseOrder, on_created: Callable[[ScenarioRun], None]
+    ) -> ScenarioRun:
+        """Run one attempt to its end; the stored run (completed, failed, canceled)."""
+        ...
+
+    def cancel(self, runner: Runner, run_id: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LocalCaseExecutor:
+    """Every case in this process's sandboxes."""
+
+    places_cases = False
+
+    def workers(self, jobs: int) -> int:
+        return jobs
+
+    def run_case(
+        self, runner: Runner, order: CaseOrder, on_created: Callable[[ScenarioRun], None]
+    ) -> ScenarioRun:
+        return runner.run(
+            order.scenario_id,
+            version=order.version,
+            solution=order.solution,
+            agent_command=order.agent_command,
+            use_cache=order.use_cache,
+            keep_sandbox=False,
+            benchmark_run_id=order.benchmark_run_id,
+            env=order.env,
+            secret_env=order.secret_env,
+            on_created=on_created,
+        )
+
+    def cancel(self, runner: Runner, run_id: str) -> None:
+        runner.cancel(run_id)
+
+    def close(self) -> None:
+        return None
+
+
+# ---------------------------------------------------------------- registry
+
+ExecutorFactory = Callable[[str], CaseExecutor]
+_factories: list[ExecutorFactory] = []
+
+
+def register_executor(factory: ExecutorFactory) -> None:
+    """An adapter's way to run cases elsewhere: ``factory(address)`` makes an executor
+    (or raises ``InvalidInput`` saying what is missing)."""
+    _factories[:] = [factory]
+
+
+def executor_for(address: str | None) -> CaseExecutor:
+    """The local executor for no address, else the registered remote one."""
+    if not address:
+        return LocalCaseExecutor()
+    if not _factories:
+        raise InvalidInput(
+            f"--cluster {address}: this sandbench has no cluster support loaded;"
+            " install the cluster extra: pip install 'sandbench[cluster]'"
+        )
+    return _factories[0](address)
+
+
+# ---------------------------------------------------------------- the wire
+
+
+@dataclass(frozen=True)
+class NodeAssigned:
+    """The first event of a remote attempt: where it runs."""
+
+    node: str
+    host: str
+
+
+@dataclass(frozen=True)
+class RemoteRunEnded:
+    """The last event of a remote attempt: how the node's run ended, and what of it the
+    head keeps (sandbox ids stay the node's: its sandboxes are not the head's)."""
+
+    state: RunState
+    failure_reason: str | None
+    solution_detail: str | None
+    usage: str | None
+    cache_key: str | None
+
+
+@dataclass(frozen=True)
+class NodeOrder:
+    """What a node needs to run one attempt without the head's store: the scenario at its
+    pinned version, the custom scorers it uses, and the secret values, which travel in
+    memory only and are forgotten when the attempt ends."""
+
+    head_run_id: str
+    scenario_id: str
+    version: int
+    document: dict
+    solution: Solution
+    agent_command: str | None
+    env: dict[str, str] | None
+    secret_env: dict[str, str] | None
+    secret_values: dict[str, str] = field(repr=False)
+    custom_scorers: dict[str, str]
+
+
+def node_order(store: Store, record: ScenarioRecord, order: CaseOrder, run_id: str) -> NodeOrder:
+    scenario = record.scenario
+    wanted = [*(order.secret_env or {}).values(), *(scenario.required_secret_names or [])]
+    return NodeOrder(
+        head_run_id=run_id,
+        scenario_id=record.id,
+        version=record.version,
+        document=scenario.to_dict(),
+        solution=order.solution,
+        agent_command=order.agent_command,
+        env=order.env,
+        secret_env=order.secret_env,
+        secret_values=secrets.get_values(wanted),
+        custom_scorers={
+            f.scorer.custom_scorer_type: store.get_custom_scorer(
+                f.scorer.custom_scorer_type
+            ).bash_script
+            for f in scenario.scorers
+            if isinstance(f.scorer, CustomScorer)
+        },
+    )
+
+
+RemoteEvent = (
+    NodeAssigned
+    | RunStateChanged
+    | StepOutput
+    | ScorerStarted
+    | OutputChunk
+    | ScorerFinished
+    | RemoteRunEnded
+)
+
+
+class RemoteRunWriter:
+    """Applies a remote attempt's events to the head's run, as the runner writes a local
+    one: states, each scorer's result opened, its output appended chunk by chunk, closed
+    with its score; then the run finished. Re-emits them on the head's bus under the
+    head's ids, so live views follow a remote run as they follow a local one."""
+
+    def __init__(self, runner: Runner, run_id: str) -> None:
+        self.runner = runner
+        self.store = runner.store
+        self.run_id = run_id
+        self._results: dict[str, str] = {}  # node's result id -> head's
+        self._open: set[str] = set()
+        self.node: str | None = None
+        self.ended: ScenarioRun | None = None
+
+    def apply(self, event: RemoteEvent) -> None:
+        bus, run_id = self.runner.bus, self.run_id
+        if isinstance(event, NodeAssigned):
+            self.node = event.node
+            self.store.update_run(run_id, node=event.node)
+        elif isinstance(event, RunStateChanged):
+            if event.state in (RunState.SCORING, RunState.SCORED):
+                self.store.set_run_state(run_id, event.state)
+                bus.emit(replace(event, run_id=run_id))
+        elif isinstance(event, StepOutput):
+            bus.emit(replace(event, run_id=run_id))
+        elif isinstance(event, ScorerStarted):
+            result = self.store.start_scorer(run_id, event.name, event.type, event.weight)
+            self._results[event.result_id] = result.id
+            self._open.add(result.id)
+            bus.emit(
+                ScorerStarted(
+                    run_id, result.id, result.name, result.type, result.weight, result.attempt
+                )
+            )
+        elif isinstance(event, OutputChunk):
+            result_id = self._results[event.result_id]
+            self.store.append_output(result_id, event.stream, event.text)
+            bus.emit(replace(event, run_id=run_id, result_id=result_id))
+        elif isinstance(event, ScorerFinished):
+            result_id = self._results[event.result.id]
+            self._open.discard(result_id)
+            finished = self.store.finish_scorer(
+                result_id,
+                event.result.state,
+                score=event.result.score,
+                exit_code=event.result.exit_code,
+                details=event.result.details,
+            )
+            bus.emit(ScorerFinished(run_id, finished))
+        elif isinstance(event, RemoteRunEnded):
+            extras = {
+                "solution_detail": event.solution_detail,
+                "usage": event.usage,
+                "cache_key": event.cache_key,
+            }
+            kept = {k: v for k, v in extras.items() if v is not None}
+            if kept:
+                self.store.update_run(run_id, **kept)
+            self.ended = self.runner.finish(run_id, event.state, event.failure_reason)
+
+    def fail(self, reason: str) -> ScenarioRun:
+        """The attempt was lost (its node died, the link broke): scorers still running end
+        as errors with the reason, and the run fails with it, as an infrastructure
+        failure does here."""
+        for result_id in sorted(self._open):
+            finished = self.store.finish_scorer(
+                result_id, ScorerState.ERROR, details={"reason": reason}
+            )
+            self.runner.bus.emit(ScorerFinished(self.run_id, finished))
+        self._open.clear()
+        self.ended = self.runner.finish(self.run_id, RunState.FAILED, reason)
+        return self.ended
+
+    def cancel(self) -> ScenarioRun:
+        for result_id in sorted(self._open):
+            finished = self.store.finish_scorer(
+                result_id, ScorerState.ERROR, details={"reason": "canceled"}
+            )
+            self.runner.bus.emit(ScorerFinished(self.run_id, finished))
+        self._open.clear()
+        self.ended = self.runner.finish(self.run_id, RunState.CANCELED, "canceled")
+        return self.ended
+
+
+# ---------------------------------------------------------------- the node side
+
+
+class NodeRunner:
+    """Runs attempts on a cluster node with sandbench's own runner and engine, in the
+    node's workspace (``SANDBENCH_HOME``: its own store and sandbox disks). One per
+    worker process; the store and engine are opened on first use and kept."""
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.host = socket.gethostname()
+        self._runner: Runner | None = None
+        self._lock = threading.Lock()
+        self.current: str | None = None  # the node's run of the attempt in flight
+
+    @property
+    def runner(self) -> Runner:
+        with self._lock:
+            if self._runner is None:
+                from sandbench.engine import Engine
+                from sandbench.store import open_store
+
+                store = open_store()
+                self._runner = Runner(store, Engine(store, monitor=False))
+            return self._runner
+
+    def run(
+        self, order: NodeOrder, emit: Callable[[RemoteEvent], None], started: threading.Event
+    ) -> None:
+        """Run the order to its end, calling ``emit`` with every event in order; ``started``
+        is set once the node's run exists (``cancel`` then reaches it)."""
+        emit(NodeAssigned(self.node, self.host))
+        runner = self.runner
+        store = runner.store
+        scenario = Scenario.model_validate(order.document)
+        store.mirror_scenario_version(order.scenario_id, order.version, scenario)
+        for kind, script in order.custom_scorers.items():
+            store.register_custom_scorer(kind, script)
+        mine: set[str] = set()
+
+        def forward(event: Event) -> None:
+            if isinstance(event, RUN_EVENTS_ON_WIRE) and event.run_id in mine:
+                emit(event)
+
+        def created(run: ScenarioRun) -> None:
+            mine.add(run.id)
+            self.current = run.id
+            started.set()
+
+        unsubscribe = runner.bus.subscribe(forward)
+        try:
+            with secrets.provided(order.secret_values):
+                run = runner.run(
+                    order.scenario_id,
+                    version=order.version,
+                    solution=order.solution,
+                    agent_command=order.agent_command,
+                    use_cache=False,  # the node's store is not the head's cache
+                    keep_sandbox=False,
+                    env=order.env,
+                    secret_env=order.secret_env,
+                    on_created=created,
+                )
+        except SandbenchError as error:  # nothing ran (the node cannot start it)
+            emit(RemoteRunEnded(RunState.FAILED, f"infrastructure: {error}", None, None, None))
+            return
+        finally:
+            unsubscribe()
+            started.set()
+        extras = store.run_extras(run.id)
+        emit(
+            RemoteRunEnded(
+                state=run.state,
+                failure_reason=run.failure_reason,
+                solution_detail=extras["solution_detail"],
+                usage=run.usage.model_dump_json() if run.usage else None,
+                cache_key=run.cache_key,
+            )
+        )
+
+    def cancel(self) -> None:
+        """Stop the attempt in flight: its sandbox goes, its run ends canceled."""
+        if self.current is not None:
+            with contextlib.suppress(SandbenchError):
+                self.runner.cancel(self.current)
+
+
+RUN_EVENTS_ON_WIRE = (RunStateChanged, StepOutput, ScorerStarted, OutputChunk, ScorerFinished)

@@ -1,0 +1,383 @@
+"""Benchmark runs over a real local Ray cluster: a head and two worker nodes joined with
+``sandbench cluster join``, each with its own workspace, sharing this host's Podman.
+
+One cluster per module (a node takes seconds to start on a 2-core machine). The tests run
+in order: the last one kills a worker node for good.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbench.model import parse_scenarios
+from sandbench.model.benchmark import BenchmarkRunState, CaseState
+from sandbench.model.documents import ParsedScenario
+from sandbench.model.runs import RunState, ScorerState
+from sandbench.store import Store
+from tests.engine_support import bash, make, need, require_podman, sandbench
+
+pytestmark = [pytest.mark.slow, pytest.mark.podman, pytest.mark.cluster]
+
+SLOTS = 2  # per worker node
+CLI = [sys.executable, "-m", "sandbench"]
+RETRY_TWICE = ["--retries", "2", "--json", "--no-cache"]
+
+
+def require_ray() -> None:
+    need(importlib.util.find_spec("ray") is not None, "ray is not installed (sandbench[cluster])")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(check: Any, what: str, timeout: float = 120) -> Any:
+    """Poll what other processes write (the store, Ray's node table) until it answers."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)  # other processes write: nothing here to await
+    return found
+
+
+@dataclass
+class Node:
+    process: subprocess.Popen[bytes]
+    workspace: Path
+    node_id: str = ""
+
+    @property
+    def home_label(self) -> str:
+        return hashlib.sha256(str(self.workspace / "data").encode()).hexdigest()[:16]
+
+    def kill(self) -> None:
+        """The whole node at once (the join process, its raylet and workers)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=60)
+
+
+@dataclass
+class Cluster:
+    address: str
+    nodes: list[Node]
+    temp_dir: Path
+
+
+def containers_of_home(label: str) -> list[str]:
+    out = subprocess.run(
+        ["podman", "ps", "-a", "--format", "{{.Names}} {{.Labels}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line.split()[0] for line in out.splitlines() if label in line]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    require_podman()
+    require_ray()
+    import ray
+
+    base = tmp_path_factory.mktemp("cluster")
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    temp_dir = base / "ray"
+    env = {**os.environ, "SANDBENCH_HOME": str(base / "joiner")}
+    head = subprocess.run(
+        [
+            ray_bin,
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=0",  # the head schedules; sandboxes run on the nodes
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            f"--temp-dir={temp_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert head.returncode == 0, head.stderr
+    nodes: list[Node] = []
+    try:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        for count, name in enumerate(("node-a", "node-b"), start=1):
+            workspace = base / name
+            process = subprocess.Popen(
+                [
+                    *CLI,
+                    "cluster",
+                    "join",
+                    address,
+                    "--slots",
+                    str(SLOTS),
+                    "--workspace",
+                    str(workspace),
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=(base / f"{name}.log").open("wb"),
+                start_new_session=True,  # its own process group: killed as one node
+            )
+            nodes.append(Node(process, workspace))
+            # one at a time: two raylets starting at once on one host can pick the same port
+            wait_until(
+                lambda count=count: (
+                    len(
+                        [
+                            n
+                            for n in ray.nodes()
+                            if n["Alive"] and n["Resources"].get("sandbench_slot")
+                        ]
+                    )
+                    == count
+                ),
+                f"worker node {count} to join",
+            )
+        # which Ray node is which workspace: ask each node who it is
+        statuses = json.loads(
+            sandbench("cluster", "status", "--address", address, "--json", env=env).stdout
+        )
+        by_workspace = {s["workspace"]: s["node_id"] for s in statuses}
+        for node in nodes:
+            node.node_id = by_workspace[str(node.workspace)]
+        yield Cluster(address, nodes, temp_dir)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        for node in nodes:
+            if node.process.poll() is None:
+                node.process.send_signal(signal.SIGTERM)  # leaves the cluster, sweeps
+        for node in nodes:
+            try:
+                node.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                node.kill()
+        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, check=False, env=env)
+        leftovers = subprocess.run(
+            ["pgrep", "-f", str(temp_dir)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in leftovers:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+        for node in nodes:
+            for name in containers_of_home(node.home_label):
+                subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
+        assert leftovers == [], f"Ray processes outlived the cluster: {leftovers}"
+
+
+def ticking(name: str, score: str, ticks: int = 4, pause: float = 0.4) -> dict[str, Any]:
+    """A tiny case whose scorer prints numbered lines, slowly, then its score."""
+    script = f"for i in $(seq 1 {ticks}); do echo tick $i; sleep {pause}; done; echo score={score}"
+    return make(name, [bash("ticks", 1.0, script)])
+
+
+def benchmark(store: Store, name: str, documents: list[dict[str, Any]]) -> None:
+    store.import_scenarios([ParsedScenario(parse_scenarios(d)[0].scenario) for d in documents])
+    store.create_benchmark(name, [d["name"] for d in documents])
+
+
+def test_status_lists_both_nodes_with_their_slots(cluster: Cluster) -> None:
+    result = sandbench("cluster", "status", "--address", cluster.address, "--json")
+    assert result.returncode == 0, result.stderr
+    statuses = json.loads(result.stdout)
+    assert sorted(s["node_id"] for s in statuses) == sorted(n.node_id for n in cluster.nodes)
+    for status in statuses:
+        assert status["slots"] == SLOTS and status["running"] == 0
+        assert status["architecture"] in ("x86_64", "arm64")
+        assert status["fitness"] in ("ok", "warn")
+        assert status["memory_free_bytes"] > 0
+
+
+def test_a_benchmark_runs_on_both_nodes_streams_live_and_scores_as_here(
+    cluster: Cluster, store: Store
+) -> None:
+    scores = ["1", "0.5", "0", "1", "0.25", "1", "0.75", "1"]
+    benchmark(store, "spread", [ticking(f"case-{i}", s) for i, s in enumerate(scores)])
+    process = subprocess.Popen(
+        [*CLI, "benchmarks", "run", "spread", "--cluster", cluster.address, "--json", "--no-cache"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def mid_output() -> Any:
+        for run in store.list_runs(limit=50).items:
+            for result in store.get_run(run.id).scorer_results:
+                if result.state == ScorerState.RUNNING and "tick 1" in result.output:
+                    return result.output
+        return None
+
+    partial = wait_until(mid_output, "a scorer's output in the head's store while it runs")
+    assert "score=" not in partial  # it was read before the scorer finished
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    document = json.loads(out)
+    assert document["state"] == "completed"
+    assert document["settings"]["cluster"] == cluster.address
+    attempts = document["attempts"]
+    assert len(attempts) == len(scores)
+    worker_ids = {n.node_id for n in cluster.nodes}
+    assert {a["node"] for a in attempts} == worker_ids, "cases ran on both nodes"
+    for run in store.runs_of_benchmark_run(document["id"]):
+        [result] = run.scorer_results
+        ticks = [line for line in result.output.splitlines() if line.startswith("tick")]
+        assert ticks == [f"tick {i}" for i in range(1, 5)], "output arrived in order"
+        assert result.output.rstrip().endswith("score=" + scores[int(run.name.split("-")[1])])
+        assert run.node in worker_ids and run.sandbox_id is None
+    report = json.loads(
+        sandbench(
+            "runs", "export", "--benchmark-run", document["id"], "--format", "benchmark-report-json"
+        ).stdout
+    )
+    assert {a["node"] for a in report["attempts"]} == worker_ids
+    records = sandbench("runs", "export", "--benchmark-run", document["id"]).stdout.splitlines()
+    assert {json.loads(r)["input"]["node"] for r in records} == worker_ids
+
+    local = sandbench("benchmarks", "run", "spread", "--no-cache", "--json", "-j", "2")
+    assert local.returncode == 0, local.stderr
+    here = json.loads(local.stdout)
+    assert all(a["node"] is None for a in here["attempts"])
+    assert {c["position"]: c["score"] for c in here["cases"]} == {
+        c["position"]: c["score"] for c in document["cases"]
+    }
+    assert here["score"] == pytest.approx(document["score"])
+    for node in cluster.nodes:  # each case's sandbox went with it
+        wait_until(lambda n=node: containers_of_home(n.home_label) == [], "sandboxes removed")
+
+
+def test_secrets_reach_the_node_in_memory_and_are_redacted_there(
+    cluster: Cluster, store: Store
+) -> None:
+    from sandbench import secrets
+
+    secrets.set_secret("NODE_TOKEN", "n0de-s3cret-77")
+    check = '[ "$TOKEN" = n0de-s3cret-77 ] && echo "got $TOKEN" && echo score=1 || echo score=0'
+    benchmark(store, "secretive", [make("secret-case", [bash("secret", 1.0, check)])])
+    result = sandbench(
+        "benchmarks", "run", "secretive", "--cluster", cluster.address,
+        "--secret", "TOKEN=NODE_TOKEN", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["score"] == pytest.approx(1.0)
+    [run] = store.runs_of_benchmark_run(document["id"])
+    assert "got ***" in run.scorer_results[0].output
+    for node in cluster.nodes:
+        for path in node.workspace.rglob("*"):
+            if path.is_file():
+                assert b"n0de-s3cret-77" not in path.read_bytes(), path
+
+
+def test_the_head_killed_mid_run_the_nodes_stop_its_cases_and_resume_finishes(
+    cluster: Cluster, store: Store
+) -> None:
+    benchmark(store, "cut", [ticking(f"cut-{i}", "1", ticks=20, pause=0.5) for i in range(4)])
+    process = subprocess.Popen(
+        [*CLI, "benchmarks", "run", "cut", "--cluster", cluster.address, "--no-cache"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(
+            lambda: len([r for r in store.list_runs(limit=10).items if r.state == "scoring"]) >= 2,
+            "cases scoring on the nodes",
+        )
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    [killed] = store.list_benchmark_runs("cut")
+    for node in cluster.nodes:  # the nodes stop what the dead head started
+        wait_until(
+            lambda n=node: containers_of_home(n.home_label) == [],
+            "the nodes to remove the dead head's sandboxes",
+            timeout=90,
+        )
+    resumed = sandbench("benchmarks", "resume", killed.id, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    document = json.loads(resumed.stdout)
+    assert document["id"] == killed.id and document["state"] == "completed"
+    assert [c["state"] for c in document["cases"]] == ["completed"] * 4
+    runs = store.runs_of_benchmark_run(killed.id)
+    completed = [r for r in runs if r.state == RunState.COMPLETED]
+    assert sorted(r.id for r in completed) == sorted(c["run_id"] for c in document["cases"])
+    assert all(r.node is not None for r in runs)
+    cut = [r for r in runs if r.state != RunState.COMPLETED]
+    assert cut and all((r.failure_reason or "").startswith("interrupted") for r in cut)
+
+
+def test_a_worker_killed_mid_run_its_cases_are_retried_on_the_other(
+    cluster: Cluster, store: Store
+) -> None:
+    """Last in the module: one node is gone for good afterwards."""
+    documents = [ticking(f"lost-{i}", "1", ticks=16, pause=0.5) for i in range(2 * SLOTS)]
+    benchmark(store, "lost", documents)
+    victim, survivor = cluster.nodes
+    process = subprocess.Popen(
+        [*CLI, "benchmarks", "run", "lost", "--cluster", cluster.address, *RETRY_TWICE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until(
+        lambda: any(
+            r.node == victim.node_id and r.state == "scoring"
+            for r in store.list_runs(limit=20).items
+        ),
+        "a case scoring on the node to kill",
+    )
+    victim.kill()
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    document = json.loads(out)
+    assert document["state"] == "completed"
+    assert [c["state"] for c in document["cases"]] == ["completed"] * len(documents)
+    runs = store.runs_of_benchmark_run(document["id"])
+    lost = [r for r in runs if r.node == victim.node_id and r.state != RunState.COMPLETED]
+    assert lost, "some case was cut by the node's death"
+    assert all((r.failure_reason or "").startswith("infrastructure:") for r in lost)
+    assert all(r.score is None for r in lost), "a lost case is never a score"
+    finals = {c["run_id"] for c in document["cases"]}
+    completed = [r for r in runs if r.state == RunState.COMPLETED]
+    assert sorted(r.id for r in completed) == sorted(finals), "every case scored once"
+    retried = [c for c in store.cases_of(document["id"]) if c.attempts > 1]
+    assert retried and all(c.state == CaseState.DONE for c in retried)
+    assert all(store.get_run(c.run_id).node == survivor.node_id for c in retried)
+    assert store.get_benchmark_run(document["id"]).state == BenchmarkRunState.COMPLETED
+
+
+def test_without_ray_cluster_says_which_extra(tmp_path: Path) -> None:
+    """A Python where `ray` cannot be imported: --cluster names the extra."""
+    blocker = tmp_path / "noray"
+    (blocker / "ray").mkdir(parents=True)
+    (blocker / "ray" / "__init__.py").write_text("raise ImportError('no ray here', name='ray')\n")
+    env = {"PYTHONPATH": f"{blocker}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    result = sandbench("benchmarks", "run", "anything", "--cluster", "auto", env=env)
+    assert result.returncode != 0
+    assert "sandbench[cluster]" in result.stderr, result.stderr
+    status = sandbench("cluster", "status", env=env)
+    assert status.returncode != 0 and "sandbench[cluster]" in status.stderr
