@@ -11,7 +11,9 @@
 #      `npm ci` redone only when tests/js/package*.json changed.
 #   5. .venv-harbor: Harbor (Python >= 3.12) with its runloop environment, for
 #      the client tests; redone only when the pinned versions below change.
-#   6. the default Podman base image (once `sandbench images ensure` exists).
+#   6. the in-sandbox exec agent (Go, static, amd64 and arm64), rebuilt only when its
+#      source or the Go toolchain changed.
+#   7. the default Podman base image (once `sandbench images ensure` exists).
 #
 # Environment:
 #   SANDBENCH_SKIP_SYSTEM=1   skip steps 1 and 2 (you manage Podman yourself)
@@ -69,6 +71,7 @@ apt_packages=(
     curl
     ca-certificates
     make
+    golang-go         # builds the in-sandbox exec agent (static, cross-compiled, no cgo)
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -102,6 +105,7 @@ apt_package_command() {
     case $1 in
         nodejs) printf 'node\n' ;;
         npm) printf 'npm\n' ;;
+        golang-go) printf 'go\n' ;;
         *) return 1 ;;
     esac
 }
@@ -407,6 +411,46 @@ setup_harbor() {
     give_back "$harbor_venv"
 }
 
+# ------------------------------------------------------------ exec agent ---
+
+agent_dir=src/sandbench/engine/agent
+agent_stamp=$agent_dir/bin/.sandbench-setup-stamp
+
+# The agent runs inside every sandbox (see src/sandbench/engine/agent_client.py). Without
+# it sandboxes still work, through one Podman exec per command (slower).
+setup_agent() {
+    [ -f "$agent_dir/main.go" ] || return 0
+    if ! command -v go >/dev/null 2>&1; then
+        need "the Go toolchain is missing: it builds the in-sandbox exec agent" \
+            "(Debian/Ubuntu: apt-get install golang-go; elsewhere: https://go.dev/dl), then rerun scripts/setup.sh"
+        return 0
+    fi
+    local want f
+    want="$(go env GOVERSION)"
+    for f in "$agent_dir"/go.mod "$agent_dir"/*.go; do
+        want="$want $(file_hash "$f")"
+    done
+    if [ -f "$agent_stamp" ] && [ "$(cat "$agent_stamp")" = "$want" ] &&
+        [ -x "$agent_dir/bin/sandbench-agent-linux-amd64" ] &&
+        [ -x "$agent_dir/bin/sandbench-agent-linux-arm64" ]; then
+        return 0 # up to date
+    fi
+    log "building the exec agent (amd64, arm64)"
+    mkdir -p "$agent_dir/bin"
+    local arch
+    for arch in amd64 arm64; do
+        if ! (cd "$agent_dir" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch \
+            GOCACHE="${GOCACHE:-$repo/build/go-cache}" \
+            go build -trimpath -ldflags='-s -w' -o "bin/sandbench-agent-linux-$arch.new" . &&
+            mv "bin/sandbench-agent-linux-$arch.new" "bin/sandbench-agent-linux-$arch"); then
+            need "building the exec agent for $arch failed (see above); fix that, then rerun scripts/setup.sh"
+            return 0
+        fi
+    done
+    printf '%s\n' "$want" >"$agent_stamp"
+    give_back "$agent_dir/bin"
+}
+
 # ------------------------------------------------------------ base image ---
 
 # Builds the default Podman base image when it is missing. Does nothing until
@@ -427,6 +471,7 @@ setup_system
 setup_venv
 setup_js
 setup_harbor
+setup_agent
 [ "${#todo[@]}" -eq 0 ] && ensure_base_image
 
 if [ "${#todo[@]}" -gt 0 ]; then

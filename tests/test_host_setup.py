@@ -23,7 +23,7 @@ def require(condition: bool, what: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "tool", ["podman", "runc", "qemu-aarch64-static", "debootstrap", "tmux", "git"]
+    "tool", ["podman", "runc", "qemu-aarch64-static", "debootstrap", "tmux", "git", "go"]
 )
 def test_tool_installed(tool: str) -> None:
     require(shutil.which(tool) is not None, f"{tool} is not on PATH")
@@ -61,5 +61,5 @@ def test_setup_is_idempotent_and_quiet_when_done() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines()[-1] == "setup: ready"
-    for busy in ("apt-get", "installing", "creating"):
+    for busy in ("apt-get", "installing", "creating", "building"):
         assert busy not in result.stderr

@@ -32,6 +32,7 @@ class ExecResult:
     exit_code: int
     timed_out: bool = False
     duration_ms: int = 0
+    via: str = "podman"  # or "agent": the path it took (an agent's answer shows the sandbox up)
     chunks: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
     @property

@@ -37,14 +37,15 @@ from podman.errors import NotFound as PodmanNotFound
 from sandbench import config as config_module
 from sandbench import paths, secrets
 from sandbench.config import Config
-from sandbench.engine import disk, images, usage
+from sandbench.engine import agent_client, disk, images, usage
 from sandbench.engine import host as host_module
 from sandbench.engine.errors import (
     EngineError,
     HostCannotEnforce,
     MissingRequirements,
 )
-from sandbench.engine.execs import ExecResult, OutputCallback, kill_marked, run_exec
+from sandbench.engine.exec_paths import ExecPaths
+from sandbench.engine.execs import ExecResult, OutputCallback
 from sandbench.engine.service import Connection, connect
 from sandbench.errors import InvalidInput, NotFound
 from sandbench.model.sandbox import (
@@ -72,6 +73,7 @@ DEFAULT_KEEP_ALIVE_S = 3600  # Runloop's default
 LAUNCH_TIMEOUT_S = 1800
 MONITOR_INTERVAL_S = 0.5
 CLOSE_WAIT_S = 15.0  # close() waits this long, in all, for background work to stop
+KEEP_ALIVE = ["sleep", "2147483647"]  # "infinity" is not portable (busybox)
 SHELL = 'if [ -x /bin/bash ]; then exec /bin/bash -c "$1"; fi; exec /bin/sh -c "$1"'
 LIVE = (
     SandboxState.PROVISIONING,
@@ -163,6 +165,8 @@ class Engine:
         self._sandboxes_root = paths.data_dir() / "sandboxes"
         self._home_label = paths.home_label()
         self._log_dir = paths.log_dir()
+        self.execs = ExecPaths(lambda: self.client, self._agent_dir)
+        self._cgroups: dict[str, tuple[str, str]] = {}  # sandbox id -> (container id, cgroup)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -262,6 +266,17 @@ class Engine:
 
     def _disk_dir(self, sandbox_id: str) -> Path:
         return self._sandboxes_root / sandbox_id
+
+    def _agent_dir(self, sandbox_id: str) -> Path:
+        """The exec agent's socket directory (mounted into the sandbox), beside its disk."""
+        return self._disk_dir(sandbox_id) / "agent"
+
+    def agent_binary(self) -> Path | None:
+        """The exec agent for new sandboxes, or None: Podman execs only (turned off, not
+        built, or a remote Podman host that cannot see the file)."""
+        if not self.config.exec_agent or not self.connection.local:
+            return None
+        return agent_client.binary()
 
     @contextlib.contextmanager
     def _exclusive(self, sandbox_id: str) -> Iterator[None]:
@@ -517,8 +532,12 @@ class Engine:
             workdir = merged / spec.working_directory.lstrip("/")
             workdir.mkdir(parents=True, exist_ok=True)  # on the sized disk, no exec needed
             extra_env = self._trust_host_ca(spec, merged)
+            mounts = rootfs.bind_mounts()
+            agent = self._prepare_agent(sandbox_id)
+            if agent is not None:
+                mounts += agent_client.mounts(agent, self._agent_dir(sandbox_id))
             container = self._create_container(
-                sandbox_id, spec, merged, rootfs.bind_mounts(), extra_env
+                sandbox_id, spec, merged, mounts, extra_env, agent=agent is not None
             )
             self.store.update_sandbox(sandbox_id, container_id=container.id)
             container.start()
@@ -558,6 +577,18 @@ class Engine:
         self.store.touch_sandbox(sandbox_id)
         self._transition(sandbox_id, SandboxState.RUNNING)
 
+    def _prepare_agent(self, sandbox_id: str) -> Path | None:
+        """The agent binary to mount, its socket directory made (root's alone: a sandbox
+        user must not reach the agent, which runs as root) and a stale socket gone."""
+        run_dir = self._agent_dir(sandbox_id)
+        agent = self.agent_binary()
+        if agent is None:
+            shutil.rmtree(run_dir, ignore_errors=True)  # no agent: execs go through Podman
+            return None
+        run_dir.mkdir(mode=0o700, exist_ok=True)
+        (run_dir / agent_client.SOCKET_NAME).unlink(missing_ok=True)
+        return agent
+
     def _container_env(self, spec: SandboxSpec) -> dict[str, str]:
         attrs = images.inspect(self.client, spec.image) or {}
         env: dict[str, str] = {}
@@ -593,8 +624,10 @@ class Engine:
         sandbox_id: str,
         spec: SandboxSpec,
         merged: Path,
-        mounts: list[dict[str, str]],
+        mounts: list[dict[str, Any]],
         extra_env: dict[str, str],
+        *,
+        agent: bool,
     ) -> Any:
         found = self.host
         cpu_period = 100_000
@@ -610,7 +643,7 @@ class Engine:
         return self.client.containers.create(
             image=None,
             rootfs=str(merged),
-            command=["sleep", "2147483647"],  # "infinity" is not portable (busybox)
+            command=agent_client.boot_command(KEEP_ALIVE) if agent else KEEP_ALIVE,
             init=True,  # catatonit as PID 1 reaps what killed commands leave behind
             name=f"sandbench-{sandbox_id}",
             hostname=_hostname(sandbox_id),
@@ -641,14 +674,16 @@ class Engine:
                 f"(id -u {name} >/dev/null 2>&1 || useradd -m -u {uid} {name} 2>/dev/null"
                 f" || adduser -D -u {uid} {name}) && chown {uid} {_quote(spec.working_directory)}"
             )
-            prepared = run_exec(self.client, container, shell_command(setup), user="0", timeout=120)
+            prepared = self.execs.run(
+                sandbox_id, container, shell_command(setup), user="0", timeout=120
+            )
             if prepared.exit_code != 0:
                 return f"$ (create user {name})\n{prepared.output}"
         redact = secrets.redactor(secrets.get_values(spec.secret_env.values()).values())
         log: list[str] = []
         for command in spec.launch_commands:
-            result = run_exec(
-                self.client,
+            result = self.execs.run(
+                sandbox_id,
                 container,
                 shell_command(command),
                 workdir=spec.working_directory,
@@ -731,18 +766,23 @@ class Engine:
         assert spec is not None
         argv = shell_command(command) if isinstance(command, str) else command
         with self._activity(sandbox.id):
-            result = run_exec(
-                self.client,
-                self._container_name(sandbox.id),
-                argv,
-                env=env,
-                workdir=workdir or spec.working_directory,
-                user=user or self._user(spec),
-                timeout=timeout,
-                on_output=on_output,
-                marker=marker,
-            )
-        self._check_health(sandbox.id)
+            try:
+                result = self.execs.run(
+                    sandbox.id,
+                    self._container_name(sandbox.id),
+                    argv,
+                    env=env,
+                    workdir=workdir or spec.working_directory,
+                    user=user or self._user(spec),
+                    timeout=timeout,
+                    on_output=on_output,
+                    marker=marker,
+                )
+            except EngineError as error:
+                failed: EngineError | None = error  # an ended sandbox is the better reason
+            else:
+                failed = None
+        self._check_health(sandbox.id, alive=failed is None and result.via == "agent")
         after = self.store.get_sandbox(sandbox.id)
         if after.status != SandboxState.RUNNING:
             # The sandbox died under the command (OOM kill, removed, shut down): that is an
@@ -752,6 +792,8 @@ class Engine:
                 f"sandbox {sandbox.id} is {after.status.value} ({reason}) after the command"
                 + (f": {after.failure_detail}" if after.failure_detail else "")
             )
+        if failed is not None:
+            raise failed
         return result
 
     def _exec_in_thread(
@@ -810,7 +852,8 @@ class Engine:
         """SIGKILL the processes of the exec started with ``marker`` (gone ones are fine)."""
         sandbox = self.store.get_sandbox(sandbox_id)
         if sandbox.status == SandboxState.RUNNING:
-            kill_marked(self.client, self._container_name(sandbox.id), marker)
+            user = self._user(sandbox.spec) if sandbox.spec is not None else None
+            self.execs.kill(sandbox.id, self._container_name(sandbox.id), marker, user)
 
     @podman_errors_are_engine_errors
     def write_file(
@@ -837,8 +880,8 @@ class Engine:
                     return
             except (PodmanNotFound, APIError):
                 pass  # most often the directory is missing: make it, then try once more
-            made = run_exec(
-                self.client, container.name, ["mkdir", "-p", directory], user=self._user(spec)
+            made = self.execs.run(
+                sandbox.id, container.name, ["mkdir", "-p", directory], user=self._user(spec)
             )
             if made.exit_code != 0 or not container.put_archive(directory, buffer.getvalue()):
                 raise EngineError(
@@ -999,15 +1042,31 @@ class Engine:
 
     # ------------------------------------------------------------------ health and policy
 
+    def _cgroup_path(self, sandbox_id: str) -> str | None:
+        """The sandbox container's cgroup, asked of Podman once per container (an exec
+        through the agent then checks for OOM kills with no Podman call)."""
+        container_id = self.store.get_sandbox(sandbox_id).container_id
+        with self._lock:
+            cached = self._cgroups.get(sandbox_id)
+        if cached is not None and cached[0] == container_id:
+            return cached[1]
+        try:
+            state = self.client.containers.get(self._container_name(sandbox_id)).attrs["State"]
+        except (PodmanNotFound, APIError, KeyError):
+            return None
+        cgroup = state.get("CgroupPath") or ""
+        if container_id and cgroup:
+            with self._lock:
+                self._cgroups[sandbox_id] = (container_id, cgroup)
+        return cgroup
+
     def _oom_kills(self, sandbox_id: str) -> int:
         """OOM kills in the sandbox's memory cgroup (local hosts; 0 when unknown)."""
         if not self.connection.local:
             return 0
-        try:
-            state = self.client.containers.get(self._container_name(sandbox_id)).attrs["State"]
-        except (PodmanNotFound, APIError, KeyError):
+        cgroup = self._cgroup_path(sandbox_id)
+        if cgroup is None:
             return 0
-        cgroup = state.get("CgroupPath") or ""
         for path, key in (
             (Path(f"/sys/fs/cgroup/memory{cgroup}/memory.oom_control"), "oom_kill"),
             (Path(f"/sys/fs/cgroup{cgroup}/memory.events"), "oom_kill"),
@@ -1019,8 +1078,9 @@ class Engine:
                         return int(value)
         return 0
 
-    def _check_health(self, sandbox_id: str) -> None:
-        """An OOM kill or a dead container ends the sandbox, with the reason recorded."""
+    def _check_health(self, sandbox_id: str, *, alive: bool = False) -> None:
+        """An OOM kill or a dead container ends the sandbox, with the reason recorded.
+        ``alive``: its agent has just answered, so the container runs (no Podman call)."""
         sandbox = self.store.get_sandbox(sandbox_id)
         if sandbox.status != SandboxState.RUNNING:
             return
@@ -1032,6 +1092,8 @@ class Engine:
                 f"the kernel killed {kills} process(es) for exceeding"
                 f" {sandbox.resources.memory_gib} GiB of memory",
             )
+            return
+        if alive:
             return
         try:
             state = self.client.containers.get(self._container_name(sandbox.id)).attrs["State"]

@@ -1,0 +1,3 @@
+module sandbench/agent
+
+go 1.19
