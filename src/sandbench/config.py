@@ -60,6 +60,11 @@ class Config(BaseModel):
         " exec, no host process left behind) instead of a Podman exec each; built by"
         " `make setup`. Off, or not built: Podman execs.",
     )
+    warm_pool: dict[str, int] = Field(
+        default_factory=lambda: {"X_SMALL": 2, "SMALL": 2},
+        description="Warm sandboxes kept ready per size preset (default image, x86_64,"
+        " default network) by the workbench and `serve`: a create is then a claim.",
+    )
     oci_runtime: str | None = Field(
         default=None, description="OCI runtime override (runc, crun). Unset: detect one that works."
     )
@@ -98,6 +103,15 @@ class Config(BaseModel):
         for binding_id, key in value.items():
             if not key.strip():
                 raise ValueError(f"keymap.{binding_id}: empty key (unset it instead)")
+        return value
+
+    @field_validator("warm_pool")
+    @classmethod
+    def _pool_sizes(cls, value: dict[str, int]) -> dict[str, int]:
+        presets = ("X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "XX_LARGE")
+        for size, count in value.items():
+            if size not in presets or not 0 <= count <= 16:
+                raise ValueError(f"warm_pool.{size}: a size preset ({', '.join(presets)}) -> 0..16")
         return value
 
     @field_validator("image_aliases")

@@ -49,6 +49,7 @@ def run(
     store = open_store()
     engine = Engine(store)
     engine.connection  # noqa: B018 (connect now: a missing Podman is reported at start)
+    engine.keep_warm = True  # the config's warm pool, from the first devbox on
     ctx = ApiContext(store, engine, token)
     app = create_app(ctx)
     config = HypercornConfig()

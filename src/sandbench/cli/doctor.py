@@ -58,6 +58,7 @@ def run_checks() -> list[Check]:
     try:
         checks.append(Check("connection", OK, f"{connection.uri} ({connection.source})"))
         checks.append(exec_monitor_check(connection))
+        checks.append(exec_agent_check(cfg, local=connection.local))
         client = connection.client
         probe_image = images.base_image(cfg.default_image, host_arch())
         has_probe = images.inspect(client, probe_image) is not None
@@ -162,6 +163,7 @@ def run_checks() -> list[Check]:
                 )
             )
         checks.extend(alias_checks(client, cfg.image_aliases))
+        checks.append(pool_check())
         checks.extend(disk_checks(client, local=connection.local))
     finally:
         connection.close()
@@ -198,11 +200,39 @@ def exec_monitor_check(connection: Connection) -> Check:
     )
 
 
+def exec_agent_check(cfg: config_module.Config, *, local: bool) -> Check:
+    """Whether new sandboxes get the in-sandbox exec agent (else a Podman exec each)."""
+    from sandbench.engine import agent_client
+
+    if not cfg.exec_agent:
+        return Check("exec agent", OK, "off (exec_agent = false): one Podman exec per command")
+    if not local:
+        return Check("exec agent", WARN, "remote Podman: one Podman exec per command")
+    found = agent_client.binary()
+    if found is None:
+        return Check(
+            "exec agent",
+            WARN,
+            "not built: one Podman exec per command (about 30x slower)",
+            "`make setup` (needs Go: apt-get install golang-go)",
+        )
+    return Check("exec agent", OK, f"{found.name}")
+
+
 def _comm(path: Path) -> str:
     try:
         return path.read_text().strip()
     except OSError:
         return ""
+
+
+def pool_check() -> Check:
+    from sandbench.cli import pool_cmd
+
+    try:
+        return Check("warm pool", OK, pool_cmd.summary(pool_cmd.pool_status()))
+    except Exception as error:  # a diagnosis, never a crash
+        return Check("warm pool", WARN, f"could not list it: {error}")
 
 
 def alias_checks(client: PodmanClient, image_aliases: dict[str, str]) -> list[Check]:

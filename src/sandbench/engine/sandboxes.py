@@ -46,6 +46,7 @@ from sandbench.engine.errors import (
 )
 from sandbench.engine.exec_paths import ExecPaths
 from sandbench.engine.execs import ExecResult, OutputCallback
+from sandbench.engine.pool import LABEL_OWNER_START, LABEL_POOL, WarmPool
 from sandbench.engine.service import Connection, connect
 from sandbench.errors import InvalidInput, NotFound
 from sandbench.model.sandbox import (
@@ -72,6 +73,7 @@ LABEL_HOME = "io.sandbench.home"  # which store a container belongs to: recovery
 DEFAULT_KEEP_ALIVE_S = 3600  # Runloop's default
 LAUNCH_TIMEOUT_S = 1800
 MONITOR_INTERVAL_S = 0.5
+TOUCH_INTERVAL_S = 0.25  # activity is recorded at most this often per sandbox
 CLOSE_WAIT_S = 15.0  # close() waits this long, in all, for background work to stop
 KEEP_ALIVE = ["sleep", "2147483647"]  # "infinity" is not portable (busybox)
 SHELL = 'if [ -x /bin/bash ]; then exec /bin/bash -c "$1"; fi; exec /bin/sh -c "$1"'
@@ -167,6 +169,9 @@ class Engine:
         self._log_dir = paths.log_dir()
         self.execs = ExecPaths(lambda: self.client, self._agent_dir)
         self._cgroups: dict[str, tuple[str, str]] = {}  # sandbox id -> (container id, cgroup)
+        self._pool: WarmPool | None = None
+        self._touched: dict[str, float] = {}  # sandbox id -> when this engine last touched it
+        self.keep_warm = False  # long-lived adapters (workbench, serve) set it: see provision()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -211,6 +216,9 @@ class Engine:
         deadline = time.monotonic() + CLOSE_WAIT_S
         for thread in background:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if self._pool is not None:
+            with contextlib.suppress(Exception):  # what stays, the next start-up reaps
+                self._pool.drain()
         for sandbox_id in list(self._owned):
             with contextlib.suppress(Exception):
                 self.shutdown(sandbox_id, ShutdownReason.API_SHUTDOWN)
@@ -244,6 +252,21 @@ class Engine:
             self._background.append(thread)
         thread.start()
         return thread
+
+    @property
+    def pool(self) -> WarmPool | None:
+        """This engine's warm pool, once ``start_pool`` has run."""
+        return self._pool
+
+    def start_pool(self, sizes: dict[str, int] | None = None) -> WarmPool:
+        """Keep warm sandboxes (``sizes``: preset -> count, default the config's
+        ``warm_pool``) for long-lived processes: the workbench, the API server."""
+        with self._lock:
+            if self._pool is None:
+                wanted = self.config.warm_pool if sizes is None else sizes
+                self._pool = WarmPool(self, dict(wanted))
+        self._pool.start()
+        return self._pool
 
     def busy(self, sandbox_id: str) -> bool:
         """An exec, file access or shell of this process is in flight in the sandbox.
@@ -496,6 +519,10 @@ class Engine:
         """Check the spec can be enforced and record the sandbox (``provisioning``); ``start``
         brings it up. Apart, a caller can answer with the sandbox's id at once (the API)."""
         self.check_enforceable(spec)
+        warm = self._pool.claim(spec) if self._pool is not None else None
+        if self.keep_warm and self._pool is None:
+            self.start_pool()  # from the first create on: a process that never creates
+            # one (a look around the workbench) costs no warm sandboxes
         sandbox = self.store.insert_sandbox(
             spec,
             owner_pid=None if detach else self._pid,
@@ -503,7 +530,13 @@ class Engine:
             metadata=metadata,
             launch_parameters=launch_parameters,
             initiator=initiator,
+            sandbox_id=warm[0] if warm else None,
         )
+        if warm is not None:  # start() finds its container up and only initialises it
+            container = self.client.containers.get(self._container_name(sandbox.id))
+            self.store.update_sandbox(
+                sandbox.id, container_id=container.id, disk_dir=str(self._disk_dir(sandbox.id))
+            )
         if not detach:
             self._owned.add(sandbox.id)
         return sandbox
@@ -514,33 +547,78 @@ class Engine:
         sandbox = self.store.get_sandbox(sandbox_id)
         assert sandbox.spec is not None
         with self._exclusive(sandbox.id):
-            if self.store.get_sandbox(sandbox.id).status != SandboxState.PROVISIONING:
-                return self.store.get_sandbox(sandbox.id)  # shut down before it started
-            self._bring_up(sandbox.id, sandbox.spec, resuming=False)
+            current = self.store.get_sandbox(sandbox.id)
+            if current.status != SandboxState.PROVISIONING:
+                return current  # shut down before it started
+            self._bring_up(
+                sandbox.id, sandbox.spec, resuming=False, warm=current.container_id is not None
+            )
         if self.store.sandbox_bookkeeping(sandbox.id)["owner_pid"] is None:
             self._spawn_watcher(sandbox.id)
         else:
             self._ensure_monitor()
         return self.store.get_sandbox(sandbox.id)
 
-    def _bring_up(self, sandbox_id: str, spec: SandboxSpec, *, resuming: bool) -> None:
-        """Disk, container, user, launch commands; leaves the sandbox running or failed."""
+    def _start_container(
+        self, sandbox_id: str, spec: SandboxSpec, labels: dict[str, str] | None = None
+    ) -> Any:
+        """Disk mounted, working directory made, container created and started."""
         rootfs = self._rootfs_for(sandbox_id, spec)
+        merged = rootfs.prepare()
+        workdir = merged / spec.working_directory.lstrip("/")
+        workdir.mkdir(parents=True, exist_ok=True)  # on the sized disk, no exec needed
+        extra_env = self._trust_host_ca(spec, merged)
+        mounts = rootfs.bind_mounts()
+        agent = self._prepare_agent(sandbox_id)
+        if agent is not None:
+            mounts += agent_client.mounts(agent, self._agent_dir(sandbox_id))
+        container = self._create_container(
+            sandbox_id, spec, merged, mounts, extra_env, agent=agent is not None, labels=labels
+        )
+        container.start()
+        return container
+
+    def warm_up(self, sandbox_id: str, spec: SandboxSpec, pool_key: str) -> None:
+        """A warm sandbox for the pool: started, its agent answering, and no store row."""
+        self.check_enforceable(spec)
+        labels = {LABEL_POOL: pool_key, LABEL_OWNER_START: self._start or ""}
         try:
-            merged = rootfs.prepare()
-            self.store.update_sandbox(sandbox_id, disk_dir=str(rootfs.directory))
-            workdir = merged / spec.working_directory.lstrip("/")
-            workdir.mkdir(parents=True, exist_ok=True)  # on the sized disk, no exec needed
-            extra_env = self._trust_host_ca(spec, merged)
-            mounts = rootfs.bind_mounts()
-            agent = self._prepare_agent(sandbox_id)
-            if agent is not None:
-                mounts += agent_client.mounts(agent, self._agent_dir(sandbox_id))
-            container = self._create_container(
-                sandbox_id, spec, merged, mounts, extra_env, agent=agent is not None
-            )
-            self.store.update_sandbox(sandbox_id, container_id=container.id)
-            container.start()
+            self._start_container(sandbox_id, spec, labels)
+            agent = self.execs.agent(sandbox_id)
+            if agent is not None and not agent.wait_ready(10.0):
+                raise EngineError("its exec agent did not answer")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.remove_unrecorded(sandbox_id, spec)
+            raise
+
+    def remove_unrecorded(self, sandbox_id: str, spec: SandboxSpec | None) -> None:
+        """Remove a sandbox the store does not know (a warm one): container and disk."""
+        with contextlib.suppress(PodmanNotFound, APIError):
+            self.client.containers.get(self._container_name(sandbox_id)).remove(force=True, v=True)
+        directory = self._disk_dir(sandbox_id)
+        if spec is not None:
+            self._rootfs_for(sandbox_id, spec).destroy()
+        elif directory.exists():
+            disk.SizedRootfs(directory, "", 1).destroy()
+
+    def _bring_up(
+        self, sandbox_id: str, spec: SandboxSpec, *, resuming: bool, warm: bool = False
+    ) -> None:
+        """Disk, container, user, launch commands; leaves the sandbox running or failed.
+        ``warm``: its container runs already (claimed from the pool): only the working
+        directory is made."""
+        try:
+            if warm:
+                merged = self._rootfs_for(sandbox_id, spec).rootfs
+                (merged / spec.working_directory.lstrip("/")).mkdir(parents=True, exist_ok=True)
+            else:
+                container = self._start_container(sandbox_id, spec)
+                self.store.update_sandbox(
+                    sandbox_id,
+                    disk_dir=str(self._disk_dir(sandbox_id)),
+                    container_id=container.id,
+                )
         except Exception as error:
             self._teardown(sandbox_id, keep_disk=resuming)
             self._transition(
@@ -628,6 +706,7 @@ class Engine:
         extra_env: dict[str, str],
         *,
         agent: bool,
+        labels: dict[str, str] | None = None,
     ) -> Any:
         found = self.host
         cpu_period = 100_000
@@ -637,6 +716,7 @@ class Engine:
             LABEL_RUN: spec.scenario_run_id or "",
             LABEL_OWNER: str(self._pid),
             LABEL_HOME: self._home_label,
+            **(labels or {}),
         }
         with contextlib.suppress(PodmanNotFound, APIError):  # a leftover from a crash
             self.client.containers.get(f"sandbench-{sandbox_id}").remove(force=True)
@@ -686,6 +766,7 @@ class Engine:
                 sandbox_id,
                 container,
                 shell_command(command),
+                env={"SANDBENCH_WORKDIR": spec.working_directory},
                 workdir=spec.working_directory,
                 user=self._user(spec),
                 timeout=LAUNCH_TIMEOUT_S,
@@ -729,7 +810,7 @@ class Engine:
         """Counts as activity for the idle timer for as long as it lasts."""
         with self._lock:
             self._active[sandbox_id] = self._active.get(sandbox_id, 0) + 1
-        self.store.touch_sandbox(sandbox_id)
+        self._touch(sandbox_id)
         beat = threading.Event()
 
         def heartbeat() -> None:  # other processes judge idleness from the store
@@ -744,7 +825,17 @@ class Engine:
             beat.set()
             with self._lock:
                 self._active[sandbox_id] -= 1
-            self.store.touch_sandbox(sandbox_id)
+            self._touch(sandbox_id)
+
+    def _touch(self, sandbox_id: str) -> None:
+        """Record activity, at most every TOUCH_INTERVAL_S per sandbox: a burst of
+        millisecond execs would otherwise be a burst of store writes."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._touched.get(sandbox_id, -TOUCH_INTERVAL_S) < TOUCH_INTERVAL_S:
+                return
+            self._touched[sandbox_id] = now
+        self.store.touch_sandbox(sandbox_id)
 
     @podman_errors_are_engine_errors
     def exec(
@@ -771,7 +862,7 @@ class Engine:
                     sandbox.id,
                     self._container_name(sandbox.id),
                     argv,
-                    env=env,
+                    env={"SANDBENCH_WORKDIR": spec.working_directory, **(env or {})},
                     workdir=workdir or spec.working_directory,
                     user=user or self._user(spec),
                     timeout=timeout,
@@ -918,6 +1009,8 @@ class Engine:
             "-it",
             "-w",
             spec.working_directory,
+            "-e",
+            f"SANDBENCH_WORKDIR={spec.working_directory}",
         ]
         if spec.user is not None:
             argv += ["--user", str(spec.user.uid)]
@@ -1193,6 +1286,18 @@ class Engine:
         for container in self.client.containers.list(all=True):
             labels = container.labels or {}
             if labels.get(LABEL_HOME) != home:
+                continue
+            if LABEL_POOL in labels and labels.get(LABEL_SANDBOX) not in keep:
+                # a warm sandbox: its owner's while that lives, reaped once it has died
+                owner = labels.get(LABEL_OWNER, "")
+                if owner.isdigit() and _alive(int(owner), labels.get(LABEL_OWNER_START)):
+                    keep.add(labels[LABEL_SANDBOX])
+                    continue
+                with contextlib.suppress(PodmanNotFound, APIError):
+                    container.remove(force=True)
+                with contextlib.suppress(EngineError, OSError):
+                    self.remove_unrecorded(labels[LABEL_SANDBOX], None)
+                cleaned.append(container.name)
                 continue
             stray = LABEL_SANDBOX in labels and labels[LABEL_SANDBOX] not in keep
             if stray or host_module.PROBE_LABEL in labels:

@@ -50,8 +50,10 @@ class SandboxStore(Database):
         metadata: dict[str, str] | None = None,
         launch_parameters: dict[str, Any] | None = None,
         initiator: str | None = None,
+        sandbox_id: str | None = None,
     ) -> Sandbox:
-        sandbox_id = new_id("sandbox")
+        """``sandbox_id``: the id it already has (a warm sandbox claimed from the pool)."""
+        sandbox_id = sandbox_id or new_id("sandbox")
         stamp = now_ms()
         with self.write() as conn:
             conn.execute(

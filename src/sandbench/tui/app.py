@@ -630,6 +630,7 @@ def run_app() -> int:
     with open_store() as store:
         reconcile(store)  # nothing shows running that nothing runs
         engine = Engine(store, config=config)
+        engine.keep_warm = True  # the config's warm pool, from the first sandbox on
         try:
             app = SandbenchApp(Workbench(store, engine))
             result = app.run()

@@ -1,0 +1,297 @@
+"""The warm pool: sandboxes created ahead of need, so a create is a claim.
+
+A warm sandbox is a started container on its sized disk, with its exec agent, and no row in
+the store: it is invisible until claimed. It is keyed by what is fixed when its container is
+made (image id, architecture, resources, pids limit, network); what a claim adds later (name,
+run, user, working directory, launch commands, policies) is applied after the claim, as a
+fresh sandbox's would be. A spec whose container environment differs (env vars, secrets)
+never matches: a sandbox's environment is fixed with its container.
+
+Each warm sandbox is used once and never returned. The pool refills in the background, stays
+within a share of the host's memory, is drained when its engine closes, and is labelled with
+its owner (pid and start time), so a start-up after a crash reaps a dead owner's pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sandbench.model.ids import new_id
+from sandbench.model.resources import PRESETS, ResourceSize
+from sandbench.model.sandbox import NetworkPolicy, SandboxSpec
+from sandbench.model.scenario import Architecture
+
+if TYPE_CHECKING:
+    from sandbench.engine.sandboxes import Engine
+
+log = logging.getLogger("sandbench.engine")
+LABEL_POOL = "io.sandbench.pool"  # the key a warm sandbox was made for
+LABEL_OWNER_START = "io.sandbench.owner-start"  # with the owner's pid: a reused pid is not it
+MEMORY_SHARE = 0.25  # the pool's sandboxes' memory limits, in all, at most this share of RAM
+MEMORY_RESERVE_GIB = 2.0  # and never when less than this would stay available
+IMAGE_ID_TTL_S = 2.0  # how long a tag's resolved image id is trusted by claims
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class PoolKey:
+    image_id: str
+    architecture: str
+    cpu: float
+    memory_gib: int
+    disk_gib: int
+    pids_limit: int
+    network: str
+
+    def label(self) -> str:
+        return (
+            f"{self.image_id[:12]}/{self.architecture}/{self.cpu:g}cpu/{self.memory_gib}g"
+            f"/{self.disk_gib}g/{self.pids_limit}pids/{self.network}"
+        )
+
+
+@dataclass
+class Target:
+    """How many warm sandboxes of one kind to keep, and the spec they are made from."""
+
+    name: str  # as configured: the size preset
+    spec: SandboxSpec
+    size: int
+    key: PoolKey | None = None
+    ready: list[str] = field(default_factory=list)  # sandbox ids, oldest first
+    creating: int = 0
+    failures: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class PoolRow:
+    """One line of ``sandbench pool status``."""
+
+    name: str
+    key: str
+    size: int
+    ready: int
+    creating: int
+    last_error: str = ""
+
+
+def pool_spec(image: str, size: ResourceSize, architecture: Architecture) -> SandboxSpec:
+    """The spec a warm sandbox is made from: nothing of any one sandbox's in it."""
+    return SandboxSpec(
+        image=image,
+        architecture=architecture,
+        resources=PRESETS[size],
+        working_directory="/workspace",
+        network=NetworkPolicy.DEFAULT,
+    )
+
+
+def memory_available() -> tuple[float, float]:
+    """(MemTotal, MemAvailable) of this host in GiB."""
+    values: dict[str, float] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in ("MemTotal", "MemAvailable"):
+                values[name] = int(rest.split()[0]) * 1024 / GIB
+    return values.get("MemTotal", 0.0), values.get("MemAvailable", 0.0)
+
+
+class WarmPool:
+    """One engine's pool. ``claim`` is cheap and thread-safe; ``start`` begins refilling."""
+
+    def __init__(self, engine: Engine, sizes: dict[str, int]) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._image_ids: dict[str, tuple[str | None, float]] = {}
+        self._thread: threading.Thread | None = None
+        self.targets = [
+            Target(
+                name,
+                pool_spec(engine.config.default_image, ResourceSize(name), Architecture.X86_64),
+                count,
+            )
+            for name, count in sizes.items()
+            if count > 0
+        ]
+        self.claims = 0
+        self.misses = 0
+
+    # ------------------------------------------------------------------ keys
+
+    def _image_id(self, image: str) -> str | None:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._image_ids.get(image)
+        if cached is not None and now - cached[1] < IMAGE_ID_TTL_S:
+            return cached[0]
+        from sandbench.engine import images
+
+        attrs = images.inspect(self._engine.client, image)
+        found = str(attrs["Id"]) if attrs else None
+        with self._lock:
+            self._image_ids[image] = (found, now)
+        return found
+
+    def key_for(self, spec: SandboxSpec) -> PoolKey | None:
+        """The pool key ``spec`` would be served from; None when it cannot be (its container
+        environment is its own)."""
+        if spec.env or spec.secret_env:
+            return None
+        image_id = self._image_id(spec.image)
+        if image_id is None:
+            return None
+        return PoolKey(
+            image_id,
+            spec.architecture.value,
+            float(spec.resources.cpu),
+            int(spec.resources.memory_gib),
+            int(spec.resources.disk_gib),
+            spec.pids_limit,
+            spec.network.value,
+        )
+
+    # ------------------------------------------------------------------ claims
+
+    def claim(self, spec: SandboxSpec) -> tuple[str, PoolKey] | None:
+        """A warm sandbox for ``spec``, taken out of the pool (its id), or None: a miss."""
+        if not self.targets:
+            return None
+        key = self.key_for(spec)
+        if key is None:
+            self.misses += 1
+            return None
+        with self._lock:
+            for target in self.targets:
+                if target.key == key and target.ready:
+                    sandbox_id = target.ready.pop(0)
+                    self.claims += 1
+                    self._wake.set()  # make another
+                    return sandbox_id, key
+        self.misses += 1
+        return None
+
+    def owns(self, sandbox_id: str) -> bool:
+        with self._lock:
+            return any(sandbox_id in target.ready for target in self.targets)
+
+    # ------------------------------------------------------------------ refill
+
+    def start(self) -> None:
+        """Begin filling (in the background; close() of the engine waits for it)."""
+        if not self.targets or self._thread is not None:
+            return
+        self._thread = self._engine.in_background("warm-pool", self._refill_loop)
+
+    def _refill_loop(self) -> None:
+        while not self._engine.closing:
+            self._wake.clear()
+            made = self._refill_once()
+            if self._engine.closing:
+                return
+            if not made:
+                self._wake.wait(5.0)  # woken by a claim; else a periodic retry
+
+    def _within_memory(self, extra_gib: float) -> bool:
+        total, available = memory_available()
+        with self._lock:
+            held = sum(
+                t.spec.resources.memory_gib * (len(t.ready) + t.creating) for t in self.targets
+            )
+        return (
+            held + extra_gib <= total * MEMORY_SHARE and available - extra_gib >= MEMORY_RESERVE_GIB
+        )
+
+    def _refill_once(self) -> bool:
+        """Make one warm sandbox where one is missing; False when none is."""
+        for target in self.targets:
+            with self._lock:
+                missing = target.size - len(target.ready) - target.creating
+            if missing <= 0 or target.failures >= 3:
+                continue
+            if not self._within_memory(target.spec.resources.memory_gib):
+                continue
+            with self._lock:
+                target.creating += 1
+            try:
+                if target.key is None:
+                    target.key = self.key_for(target.spec)
+                    if target.key is None:
+                        raise RuntimeError(f"image {target.spec.image} is missing")
+                sandbox_id = new_id("sandbox")
+                self._engine.warm_up(sandbox_id, target.spec, target.key.label())
+                with self._lock:
+                    target.ready.append(sandbox_id)
+                    target.failures = 0
+                if self._engine.closing:
+                    self.drain()
+                return True
+            except Exception as error:  # retried later, reported in `pool status`
+                target.failures += 1
+                target.last_error = str(error)[:300]
+                log.warning("warm pool %s: %s", target.name, error)
+            finally:
+                with self._lock:
+                    target.creating -= 1
+        return False
+
+    def wait_filled(self, timeout: float) -> bool:
+        """Until every target holds its size (tests and benchmarks), at most ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(len(t.ready) >= t.size for t in self.targets):
+                    return True
+            time.sleep(0.05)  # the refill thread offers no completion event per sandbox
+        return False
+
+    # ------------------------------------------------------------------ status and drain
+
+    def status(self) -> list[PoolRow]:
+        with self._lock:
+            return [
+                PoolRow(
+                    t.name,
+                    t.key.label() if t.key else "",
+                    t.size,
+                    len(t.ready),
+                    t.creating,
+                    t.last_error,
+                )
+                for t in self.targets
+            ]
+
+    def drain(self) -> None:
+        """Remove every warm sandbox not claimed (the engine is closing)."""
+        with self._lock:
+            doomed = [(sandbox_id, t.spec) for t in self.targets for sandbox_id in t.ready]
+            for target in self.targets:
+                target.ready.clear()
+        for sandbox_id, spec in doomed:
+            try:
+                self._engine.remove_unrecorded(sandbox_id, spec)
+            except Exception as error:  # the next start-up reaps it
+                log.warning("warm pool: could not remove %s: %s", sandbox_id, error)
+
+
+def warm_containers(client: Any, home_label: str) -> list[dict[str, str]]:
+    """The warm (unclaimed or claimed) pool containers of this workspace: their labels,
+    with their ``name`` and ``state`` (for ``pool status`` from any process)."""
+    from sandbench.engine.sandboxes import LABEL_HOME
+
+    found = []
+    for container in client.containers.list(all=True):
+        labels = dict(container.labels or {})
+        if labels.get(LABEL_HOME) == home_label and LABEL_POOL in labels:
+            state = container.attrs.get("State")  # a string in list answers
+            state = state.get("Status", "") if isinstance(state, dict) else str(state or "")
+            found.append({**labels, "name": container.name, "state": state})
+    return found
