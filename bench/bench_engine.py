@@ -1,4 +1,10 @@
-"""Engine speed: create-to-ready, create-to-first-exec-output, suspend and resume.
+"""Engine speed: create-to-ready, create-to-first-exec-output, suspend and resume; the exec
+round trip (alone and 32 at once), the host's processes before and after 1,000 execs, and
+a warm pool's claim-to-first-output.
+
+Exec baselines, in the same run on the same sandbox: the raw CLI `podman exec CONTAINER
+true`, and the engine's own Podman path (`execs.run_exec` over the API, what every exec
+cost before the in-sandbox agent). Goals (issue 10) are printed beside each ratio.
 
 Baseline, measured in the same run and interleaved with the engine's runs (so load from
 other work on the machine hits both alike): the raw CLI `podman run --rm` of the same base
@@ -43,6 +49,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 RUNS = int(os.environ.get("SANDBENCH_BENCH_RUNS", "30"))
 SUSPEND_RUNS = int(os.environ.get("SANDBENCH_BENCH_SUSPEND_RUNS", str(max(RUNS, 10))))
+EXECS = int(os.environ.get("SANDBENCH_BENCH_EXECS", "200"))  # exec round trips per path
+MANY_EXECS = int(os.environ.get("SANDBENCH_BENCH_MANY_EXECS", "1000"))  # process count
+POOL_RUNS = int(os.environ.get("SANDBENCH_BENCH_POOL_RUNS", str(RUNS)))
 IMAGE = "localhost/sandbench-base:latest"
 RAW_RUN = [
     "podman", "run", "--rm",
@@ -152,14 +161,16 @@ def start_service(home: Path) -> Any:
     """A private Podman service outside our process group (see the module docstring)."""
     from podman import PodmanClient
 
-    from sandbench.engine.service import Connection
+    from sandbench.engine.service import Connection, write_private_containers_conf
 
     socket = home / "run" / "bench-podman.sock"
     socket.parent.mkdir(parents=True, exist_ok=True)
     uri = f"unix://{socket}"
     log = (home / "bench-podman-service.log").open("ab")
+    conf = write_private_containers_conf(socket.parent)  # as the engine's own service
     process = subprocess.Popen(
         [shutil.which("podman") or "podman", "system", "service", "--time=0", uri],
+        env={**os.environ, "CONTAINERS_CONF": str(conf)},
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,
@@ -272,6 +283,122 @@ class Bench:
             engine.shutdown(sandbox.id)
 
 
+def host_processes() -> tuple[int, int]:
+    """(all processes, conmon processes) on this host now."""
+    total = conmon = 0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            name = comm.read_text().strip()
+        except OSError:
+            continue
+        total += 1
+        conmon += name == "conmon"
+    return total, conmon
+
+
+def settled_processes(before: tuple[int, int], timeout: float = 15.0) -> tuple[int, int]:
+    """The host's process count, polled until it is back at ``before`` or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    now = host_processes()
+    while time.monotonic() < deadline and (now[0] > before[0] or now[1] > before[1]):
+        time.sleep(0.2)
+        now = host_processes()
+    return now
+
+
+def measure_execs(engine: Any, scenario: Any) -> dict[str, Any]:
+    """Exec round trips of `true` on one sandbox: the engine (agent), the engine's Podman
+    path and the raw CLI, interleaved; 32 at once; processes around 1,000 execs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sandbench.engine.execs import run_exec
+
+    sandbox = engine.create(engine.spec_for(scenario))
+    container = f"sandbench-{sandbox.id}"
+    try:
+        for _ in range(5):  # warm-up: the agent's first answer, the CLI's caches
+            engine.exec(sandbox.id, ["true"])
+        path = engine.exec(sandbox.id, ["true"]).via
+        ours: list[float] = []
+        api: list[float] = []
+        cli: list[float] = []
+        for i in range(EXECS):
+            print(f"\r  execs {i + 1}/{EXECS}", end="", file=sys.stderr, flush=True)
+            start = time.perf_counter()
+            engine.exec(sandbox.id, ["true"])
+            ours.append(time.perf_counter() - start)
+            if i % 4 == 0:  # the Podman paths are ~30x slower: a quarter as many samples
+                start = time.perf_counter()
+                run_exec(engine.client, container, ["true"])
+                api.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                subprocess.run(["podman", "exec", container, "true"], check=True)
+                cli.append(time.perf_counter() - start)
+
+        def timed(_: int) -> float:
+            start = time.perf_counter()
+            engine.exec(sandbox.id, ["true"])
+            return time.perf_counter() - start
+
+        concurrent: list[float] = []
+        with ThreadPoolExecutor(32) as pool:
+            for _ in range(max(1, EXECS // 32)):
+                concurrent.extend(pool.map(timed, range(32)))
+        print("\r  1,000 execs" + " " * 20, end="", file=sys.stderr, flush=True)
+        before = host_processes()
+        for _ in range(MANY_EXECS):
+            engine.exec(sandbox.id, ["true"])
+        right_after = host_processes()
+        after = settled_processes(before)
+        podman_before = host_processes()
+        for _ in range(100):
+            run_exec(engine.client, container, ["true"])
+        podman_after = host_processes()
+        podman_settled = settled_processes(podman_before)
+    finally:
+        engine.shutdown(sandbox.id)
+    return {
+        "exec_path": path,
+        "exec_engine": summary(ours),
+        "exec_podman_api": summary(api),
+        "exec_podman_cli": summary(cli),
+        "exec_engine_32_at_once": summary(concurrent),
+        "processes_around_execs": {
+            "execs": MANY_EXECS,
+            "before": before,
+            "right_after": right_after,
+            "after_settling": after,
+        },
+        "processes_around_100_podman_execs": {
+            "before": podman_before,
+            "right_after": podman_after,
+            "after_settling": podman_settled,
+        },
+    }
+
+
+def measure_pool(engine: Any, scenario: Any) -> dict[str, Any]:
+    """Claim to first command's output from a warm pool of X_SMALL sandboxes (refilled
+    between claims, not timed); a cold create to first output beside it."""
+    pool = engine.start_pool({"X_SMALL": 2})
+    claims: list[float] = []
+    for i in range(POOL_RUNS):
+        print(f"\r  pool {i + 1}/{POOL_RUNS}", end="", file=sys.stderr, flush=True)
+        if not pool.wait_filled(120):
+            raise RuntimeError(f"the pool did not fill: {pool.status()}")
+        start = time.perf_counter()
+        sandbox = engine.create(engine.spec_for(scenario))
+        seen: list[float] = []
+        engine.exec(
+            sandbox.id,
+            "echo ready",
+            on_output=lambda _s, _t, seen=seen: seen.append(time.perf_counter()),
+        )
+        claims.append(seen[0] - start)
+        engine.shutdown(sandbox.id)
+    return {"pool_claim_to_first_output": summary(claims), "pool_claims": pool.claims}
+
+
 def leftovers(store: Any, home: Path, created: set[str]) -> list[str]:
     """What is still alive of this run: live sandboxes, their containers, mounts."""
     from sandbench.engine.disk import PIN_LABEL
@@ -368,9 +495,13 @@ def measure(home: Path) -> dict[str, Any]:
         while len(cycles) < SUSPEND_RUNS:
             bench.attempt("suspend/resume", lambda: bench.suspend_resume(SUSPEND_RUNS, cycles))
         suspends, resumes = [c[0] for c in cycles], [c[1] for c in cycles]
+        execs = bench.attempt("execs", lambda: measure_execs(engine, scenario))
+        pooled = bench.attempt("pool", lambda: measure_pool(engine, scenario))
         print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
         host = engine.host
         return {
+            **execs,
+            **pooled,
             "runs": RUNS,
             "suspend_runs": SUSPEND_RUNS,
             "image": IMAGE,
@@ -447,7 +578,16 @@ def report(results: dict[str, Any]) -> None:
     for key in ("suspend", "resume"):
         row = results[key]
         print(f"  {'engine ' + key:34} {row['p50_ms']:8.0f} {row['p95_ms']:8.0f}")
+    row = results["pool_claim_to_first_output"]
+    ratio = row["p50_ms"] / results["raw_podman_run"]["p50_ms"]
+    print(
+        f"  {'warm pool: claim to first output':34} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f}"
+        f"   {ratio:>13.2f}x   goal <= 50 ms p50"
+    )
+    cold = results["ratio_create_to_ready_vs_raw"]["p50"]
+    print(f"  cold create to ready / raw run: {cold:.2f}x (goal <= 0.8x)")
     print("  the raw run includes the CLI's start-up and --rm; engine times exclude shutdown")
+    report_execs(results)
     print(
         "  a file written before the first suspend was checked after every resume: still there"
         f" after {results['suspend_runs']} suspend/resume cycles"
@@ -459,6 +599,38 @@ def report(results: dict[str, Any]) -> None:
         )
     print_load(results)
     write_results(results, "engine")
+
+
+def report_execs(results: dict[str, Any]) -> None:
+    ours, cli = results["exec_engine"], results["exec_podman_cli"]
+    api, many = results["exec_podman_api"], results["exec_engine_32_at_once"]
+    print(f"\n  exec round trip of `true` (engine path: {results['exec_path']})")
+    header = f"  {'':34} {'p50 ms':>8} {'p95 ms':>8}   {'/ podman exec p50':>17}"
+    print_header(header)
+    for label, row in (
+        ("raw podman exec (CLI)", cli),
+        ("engine, Podman path (API)", api),
+        ("engine.exec", ours),
+        ("engine.exec, 32 at once", many),
+    ):
+        ratio = row["p50_ms"] / cli["p50_ms"]
+        print(f"  {label:34} {row['p50_ms']:8.2f} {row['p95_ms']:8.2f}   {ratio:>16.3f}x")
+    print(
+        f"  goals: p50 <= 5 ms ({ours['p50_ms']:.2f}), <= 0.1x podman exec"
+        f" ({ours['p50_ms'] / cli['p50_ms']:.3f}x), 32 at once within 2x"
+        f" ({many['p50_ms'] / ours['p50_ms']:.2f}x)"
+    )
+    for key, what in (
+        ("processes_around_execs", f"{results['processes_around_execs']['execs']} engine execs"),
+        ("processes_around_100_podman_execs", "100 Podman execs"),
+    ):
+        row = results[key]
+        (b_all, b_con), (r_all, r_con) = row["before"], row["right_after"]
+        s_all, s_con = row["after_settling"]
+        print(
+            f"  host processes around {what}: {b_all} -> {r_all} right after -> {s_all}"
+            f" settled (conmon {b_con} -> {r_con} -> {s_con})"
+        )
 
 
 def main() -> None:

@@ -506,6 +506,7 @@ def report(results: dict[str, Any]) -> None:
         b["cached_s"],
         f"{b['ratio_cached_vs_uncached']:.4f}x uncached",
     )
+    print(f"  goal (issue 10): uncached <= 0.7x raw; now {b['ratio_uncached_vs_raw']:.2f}x")
     u, c = b["uncached_run_durations"], b["cached_run_durations"]
     print(
         f"  each scenario run: uncached p50 {u['p50_ms']:.0f} ms, p95 {u['p95_ms']:.0f} ms;"
