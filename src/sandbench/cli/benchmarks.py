@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -231,7 +233,9 @@ def _drive(
     from sandbench.runner.case_executors import executor_for
     from sandbench.runner.exports import benchmark_run_document
 
-    with runner_session() as (store, runner):
+    # a cluster's libraries print notices (a node lost, ...) on stdout: keep --json clean
+    quiet = contextlib.redirect_stdout(sys.stderr) if cluster else contextlib.nullcontext()
+    with runner_session() as (store, runner), quiet:
         executor = executor_for(cluster)
         try:
             bench = BenchmarkRunner(runner, executor)

@@ -519,7 +519,13 @@ class Runner:
     ) -> None:
         self.store.set_run_state(run_id, RunState.SCORING)
         self._emit_state(run_id, RunState.SCORING)
-        secret_values = list(secrets.get_values(scenario.required_secret_names or []).values())
+        # the scenario's own secrets and those the run mapped in (--secret ENV=NAME)
+        spec = self.store.get_sandbox(sandbox_id).spec
+        names = [
+            *(scenario.required_secret_names or []),
+            *(spec.secret_env if spec else {}).values(),
+        ]
+        secret_values = list(secrets.get_values(names).values())
         for function in functions:
             self._check_cancel(run_id, cancel)
             self._score_one(run_id, scenario, sandbox_id, function, secret_values)
