@@ -183,9 +183,15 @@ def test_agent_comes_back_after_resume(agent_engine: Engine) -> None:
 
 def test_agent_off_uses_podman_exec(agent_engine: Engine) -> None:
     agent_engine.config.exec_agent = False
-    sandbox = agent_engine.create(agent_engine.spec_for(scenario()))
+    scn = scenario(user_parameters={"username": "agent", "uid": 1234})
+    sandbox = agent_engine.create(agent_engine.spec_for(scn))
     result = agent_engine.exec(sandbox.id, "echo podman; exit 4")
     assert (result.stdout, result.exit_code, result.via) == ("podman\n", 4, "podman")
+    # a timeout kills another user's processes on this path too
+    timed = agent_engine.exec(sandbox.id, "setsid sleep 304 & sleep 305", timeout=1)
+    assert timed.timed_out and timed.via == "podman"
+    left = agent_engine.exec(sandbox.id, "ps -eo args | grep -c '^sleep 30[45]' || true")
+    assert left.stdout.strip() == "0"
 
 
 @pytest.mark.slow

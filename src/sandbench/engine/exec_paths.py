@@ -74,7 +74,7 @@ class ExecPaths:
                 return
             except EngineError:
                 pass
-        kill_marked(self._client(), container, marker)
+        kill_marked(self._client(), container, marker, user)
 
     def _revive(
         self, sandbox_id: str, container: str, agent: AgentClient, *, missing: bool

@@ -66,14 +66,22 @@ class _Decoder:
         return [(s, d.decode(b"", final=True)) for s, d in self._decoders.items()]
 
 
-def kill_marked(client: PodmanClient, container: str, marker: str) -> None:
-    """SIGKILL every process in ``container`` whose environment carries ``marker``."""
+def kill_marked(client: PodmanClient, container: str, marker: str, user: str | None = None) -> None:
+    """SIGKILL every process in ``container`` whose environment carries ``marker``.
+
+    The sweep runs as root and, for an exec run as ``user``, as that user too: without
+    CAP_SYS_PTRACE the sandbox's root cannot read another user's process environment."""
+    for who in dict.fromkeys(["0", user or "0"]):
+        _sweep(client, container, marker, who)
+
+
+def _sweep(client: PodmanClient, container: str, marker: str, user: str) -> None:
     script = (
         "for p in /proc/[0-9]*; do "
         f'if tr "\\0" "\\n" < "$p/environ" 2>/dev/null | grep -qx "{MARKER}={marker}"; then '
         'kill -9 "${p#/proc/}" 2>/dev/null; fi; done; true'
     )
-    body = {"AttachStdout": True, "AttachStderr": True, "Cmd": ["sh", "-c", script], "User": "0"}
+    body = {"AttachStdout": True, "AttachStderr": True, "Cmd": ["sh", "-c", script], "User": user}
     response = client.api.post(f"/containers/{container}/exec", data=json.dumps(body))
     response.raise_for_status()
     exec_id = response.json()["Id"]
@@ -124,7 +132,7 @@ def run_exec(
         if timeout is not None and not finished.wait(timeout):
             timed_out.set()
             with contextlib.suppress(Exception):  # the container may be gone already
-                kill_marked(client, container, marker)
+                kill_marked(client, container, marker, user)
 
     killer = threading.Thread(target=watchdog, name=f"exec-timeout-{exec_id[:8]}", daemon=True)
     killer.start()
