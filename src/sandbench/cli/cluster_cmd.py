@@ -123,7 +123,6 @@ def sweep() -> None:
     """Stop the cases whose head is gone: Ray ends a dead head's tasks, and what their
     processes left (runs, sandboxes, disks) is reconciled and removed here."""
     from sandbench.engine import Engine
-    from sandbench.errors import SandbenchError
     from sandbench.runner.reconcile import reconcile
     from sandbench.store import open_store
 
@@ -132,8 +131,8 @@ def sweep() -> None:
             reconcile(store)
             with Engine(store, monitor=False) as engine:
                 engine.connection  # noqa: B018  (a new engine's first connection recovers)
-    except SandbenchError as error:
-        note(f"sandbench: node sweep: {error}")
+    except Exception as error:  # a failed sweep must never take the node down with it
+        note(f"sandbench: node sweep: {type(error).__name__}: {error}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
