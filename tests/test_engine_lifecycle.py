@@ -276,7 +276,10 @@ CRASHER = textwrap.dedent(
 )
 
 
-def test_crashed_owner_leaves_nothing_after_the_next_start(store: Store, engine: Engine) -> None:
+@pytest.mark.parametrize("how", ["first connection", "explicit recover"])
+def test_crashed_owner_leaves_nothing_after_the_next_start(
+    store: Store, engine: Engine, how: str
+) -> None:
     root = Path(__file__).resolve().parent.parent
     child = subprocess.run(
         [sys.executable, "-c", CRASHER],
@@ -296,7 +299,15 @@ def test_crashed_owner_leaves_nothing_after_the_next_start(store: Store, engine:
     assert not _service_running(service_socket)
     assert len(ids) == 2 and all(containers_of(i) for i in ids), "the crash left containers"
     with Engine(store) as fresh:
-        assert fresh.connection.uri  # first use runs start-up recovery
+        if how == "first connection":
+            assert fresh.connection.uri  # first use runs start-up recovery
+        else:  # called before any connection (a node's sweep does): it once deadlocked
+            cleaned: list[str] = []
+            worker = threading.Thread(target=lambda: cleaned.extend(fresh.recover()))
+            worker.start()
+            worker.join(timeout=240)
+            assert not worker.is_alive(), "recover() on a fresh engine hung"
+            assert set(ids) <= set(cleaned)
         for sandbox_id in ids:
             sandbox = store.get_sandbox(sandbox_id)
             assert sandbox.status == SandboxState.FAILURE

@@ -459,16 +459,20 @@ def release_stale(root: Path, keep: Iterable[str] = ()) -> list[Path]:
         for m in mount_table()
         if ours.get(m.target.name) == m.fstype and m.target.is_relative_to(root)
     }
-    owners.update(held.parent for held in root.rglob(_LOWER_HELD))
+    with contextlib.suppress(FileNotFoundError):  # a sandbox removed while we walk
+        owners.update(held.parent for held in root.rglob(_LOWER_HELD))
     cleaned = []
     spared = set(keep)
     for directory in sorted(owners):
         if directory.name in spared:
             continue
-        with _locked(directory):
-            if _owner_alive(directory) is not None:
-                continue
-            _release(directory)
+        try:
+            with _locked(directory):
+                if _owner_alive(directory) is not None:
+                    continue
+                _release(directory)
+        except FileNotFoundError:  # its own process removed it meanwhile: nothing left
+            continue
         cleaned.append(directory)
     # Pins of sandboxes whose directory is gone (a crash in the middle of destroy()).
     listed = _run("podman", "ps", "--all", "--filter", f"label={PIN_LABEL}",

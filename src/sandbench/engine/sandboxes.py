@@ -1260,6 +1260,9 @@ class Engine:
     @podman_errors_are_engine_errors
     def recover(self) -> list[str]:
         """After a crash: sandboxes whose owner died fail, and stray containers go."""
+        with self._lock:  # this is the recovery: the first connection must not start another
+            self._recover = False  # (it would wait on the sandbox locks held below)
+        self.connection  # noqa: B018 (connect before any sandbox lock is taken)
         cleaned: list[str] = []
         live = {s.id: s for s in self.store.list_sandboxes(statuses=LIVE, limit=10_000)}
         for sandbox in live.values():
