@@ -54,7 +54,7 @@ apt_packages=(
     conmon            # container monitor used by podman
     netavark          # container networking (bookworm's podman network backend)
     aardvark-dns      # DNS for netavark networks
-    iptables          # netavark's firewall driver needs it (only a Suggests on Debian)
+    iptables          # netavark's firewall driver, and sandbench's host wall (engine/isolation.py)
     catatonit         # tiny init for `podman run --init` (reaps zombies in sandboxes)
     uidmap            # newuidmap/newgidmap, for rootless podman
     slirp4netns       # networking for rootless podman

@@ -267,3 +267,20 @@ def in_terminal(
             os.write(fd, typing)
     _, status = os.waitpid(pid, 0)
     return output, os.waitstatus_to_exitcode(status)
+
+
+def host_address() -> str:
+    """The host's address on its default route (not the sandbox bridge's gateway)."""
+    route = subprocess.run(
+        ["ip", "-4", "route", "get", "1.1.1.1"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return route[route.index("src") + 1]
+
+
+def host_port_policy(store: Store, port: int, name: str = "reach-test-server") -> str:
+    """A network policy that lets a sandbox reach the host at ``host_address():port``, the
+    host's services being walled off otherwise: returns its id."""
+    from sandbench.model.network import CidrRule, Egress
+
+    rule = CidrRule.model_validate({"cidr": f"{host_address()}/32", "ports": [{"port": port}]})
+    return store.create_network_policy(name, Egress(allow_all=True, allowed_cidrs=[rule])).id

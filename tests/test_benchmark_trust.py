@@ -33,7 +33,15 @@ from sandbench.runner.events import CaseFinished
 from sandbench.store import Store
 from sandbench.store.database import now_ms
 from tests.api.conftest import ApiServer, free_port
-from tests.engine_support import bash, containers_of, make, require_podman, sandbench
+from tests.engine_support import (
+    bash,
+    containers_of,
+    host_address,
+    host_port_policy,
+    make,
+    require_podman,
+    sandbench,
+)
 from tests.test_runner import store_scenario
 
 pytestmark = pytest.mark.podman
@@ -186,24 +194,29 @@ class Sequence(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def score_server() -> Iterator[str]:
-    """An HTTP server on the Podman bridge's gateway: a sandbox reaches it, in order."""
+def score_server(store: Store) -> Iterator[tuple[str, str]]:
+    """An HTTP server on the host, and a network policy that lets a sandbox reach it (the
+    host's services are walled off from sandboxes otherwise): (URL, policy id)."""
     server = ThreadingHTTPServer(("0.0.0.0", 0), Sequence)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://10.88.0.1:{server.server_address[1]}/"
+    port = server.server_address[1]
+    yield f"http://{host_address()}:{port}/", host_port_policy(store, port)
     server.shutdown()
 
 
 @pytest.mark.slow
 def test_repeats_give_mean_std_pass_at_k_and_list_the_flaky(
-    store: Store, engine: Engine, score_server: str
+    store: Store, engine: Engine, score_server: tuple[str, str]
 ) -> None:
     Sequence.scores = ["1.0", "0.0", "1.0"]
+    url, policy = score_server
     fetch = (
         'python3 -c "import urllib.request;'
-        f" print('score=' + urllib.request.urlopen('{score_server}').read().decode())\""
+        f" print('score=' + urllib.request.urlopen('{url}').read().decode())\""
     )
-    store_scenario(store, make("coin", [bash("coin", 1.0, fetch)]))
+    coin = make("coin", [bash("coin", 1.0, fetch)])
+    coin["environment_parameters"]["launch_parameters"]["network_policy_id"] = policy
+    store_scenario(store, coin)
     store_scenario(store, make("steady", [bash("steady", 1.0, "echo score=1")]))
     store.create_benchmark("repeat", ["coin", "steady"])
     seen: list[Any] = []

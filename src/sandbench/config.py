@@ -65,6 +65,12 @@ class Config(BaseModel):
         description="Warm sandboxes kept ready per size preset (default image, x86_64,"
         " default network) by the workbench and `serve`: a create is then a claim.",
     )
+    isolation: bool = Field(
+        default=True,
+        description="Least privilege (no-new-privileges, a cut capability set), a network of"
+        " each sandbox's own, and the host's services walled off from sandboxes (iptables)."
+        " Turn off only to compare its cost or on a host without iptables; `doctor` says which.",
+    )
     oci_runtime: str | None = Field(
         default=None, description="OCI runtime override (runc, crun). Unset: detect one that works."
     )

@@ -12,7 +12,7 @@ from podman import PodmanClient
 from sandbench import config as config_module
 from sandbench import paths
 from sandbench.cli.output import emit_json, table
-from sandbench.engine import aliases, disk, host, images, service, usage
+from sandbench.engine import aliases, disk, host, images, isolation, service, usage
 from sandbench.engine.arch import EMULATION_FIX, emulation_available, host_arch
 from sandbench.engine.service import Connection, connect
 from sandbench.model.scenario import Architecture
@@ -130,6 +130,7 @@ def run_checks() -> list[Check]:
                     "run sandbench on the Podman host",
                 )
             )
+        checks.extend(isolation_checks(enabled=cfg.isolation, local=connection.local))
         ulimits = ", ".join(f"{u['Name']}={u['Soft']}" for u in found.ulimits)
         checks.append(
             Check(
@@ -167,6 +168,63 @@ def run_checks() -> list[Check]:
         checks.extend(disk_checks(client, local=connection.local))
     finally:
         connection.close()
+    return checks
+
+
+def isolation_checks(*, enabled: bool, local: bool) -> list[Check]:
+    """How far a sandbox is kept from the host and from other sandboxes (README: threat
+    model): the network wall, user namespaces, a stronger runtime."""
+    checks: list[Check] = []
+    if not enabled:
+        checks.append(
+            Check(
+                "isolation",
+                WARN,
+                "off (config `isolation = false`): Podman's default capabilities, one shared"
+                " bridge (sandboxes reach each other), the host's services reachable",
+                "`sandbench config set isolation true`",
+            )
+        )
+    elif not local:
+        checks.append(Check("isolation", FAIL, "remote Podman: cannot manage its firewall"))
+    else:
+        problem = isolation.wall_problem()
+        if problem is not None:
+            checks.append(
+                Check(
+                    "isolation",
+                    FAIL,
+                    problem,
+                    "install iptables, or `sandbench config set isolation false` (unsafe)",
+                )
+            )
+        else:
+            state = "installed" if isolation.wall_installed() else "installed at the first sandbox"
+            checks.append(
+                Check(
+                    "isolation",
+                    OK,
+                    f"no-new-privileges, capabilities {','.join(isolation.CAPABILITIES)}; a"
+                    f" network per sandbox; host wall (iptables {isolation.CHAIN}) {state}",
+                )
+            )
+    checks.append(
+        Check(
+            "user namespaces",
+            WARN,
+            "not used: uid 0 in a sandbox is uid 0 on the host (see README, threat model)",
+        )
+    )
+    stronger = isolation.stronger_runtimes()
+    checks.append(
+        Check(
+            "stronger runtime",
+            OK,
+            f"{', '.join(stronger)} installed (`sandbench config set oci_runtime NAME`)"
+            if stronger
+            else "none (gVisor runsc or Kata not installed; containers share the host kernel)",
+        )
+    )
     return checks
 
 

@@ -37,7 +37,7 @@ from podman.errors import NotFound as PodmanNotFound
 from sandbench import config as config_module
 from sandbench import paths, secrets
 from sandbench.config import Config
-from sandbench.engine import agent_client, disk, images, usage
+from sandbench.engine import agent_client, disk, images, isolation, usage
 from sandbench.engine import host as host_module
 from sandbench.engine.errors import (
     EngineError,
@@ -49,6 +49,7 @@ from sandbench.engine.execs import ExecResult, OutputCallback
 from sandbench.engine.pool import LABEL_OWNER_START, LABEL_POOL, WarmPool
 from sandbench.engine.service import Connection, connect
 from sandbench.errors import InvalidInput, NotFound
+from sandbench.model.network import LocalNetwork
 from sandbench.model.sandbox import (
     FailureReason,
     NetworkPolicy,
@@ -437,6 +438,7 @@ class Engine:
             found = (attrs.get("Config") or {}).get("WorkingDir") or ""
             workdir = found if found not in ("", "/") else "/workspace"
         idle = launch.idle_policy()
+        network = self.network_for(launch.network_policy_id)
         return SandboxSpec(
             image=image,
             architecture=arch,
@@ -445,7 +447,9 @@ class Engine:
             env=dict(env or {}),
             secret_env=dict(secret_env or {}),
             user=launch.user_parameters,
-            network=self.network_for(launch.network_policy_id),
+            network=network.network,
+            devbox_to_devbox=network.devbox_to_devbox,
+            host_access=network.host_access,
             launch_commands=list(launch.launch_commands or []),
             idle=idle,
             keep_alive_seconds=None
@@ -457,12 +461,12 @@ class Engine:
             snapshot_id=snapshot_id,
         )
 
-    def network_for(self, policy_id: str | None) -> NetworkPolicy:
+    def network_for(self, policy_id: str | None) -> LocalNetwork:
         """A local network (``default``/``none``) or a stored network policy, by id or name;
         a policy that cannot be enforced is refused, never widened."""
         policy = policy_id or NetworkPolicy.DEFAULT.value
         with contextlib.suppress(ValueError):
-            return NetworkPolicy(policy)
+            return LocalNetwork(network=NetworkPolicy(policy))
         try:
             return self.store.get_network_policy(policy).local()
         except NotFound:
@@ -596,6 +600,7 @@ class Engine:
         """Remove a sandbox the store does not know (a warm one): container and disk."""
         with contextlib.suppress(PodmanNotFound, APIError):
             self.client.containers.get(self._container_name(sandbox_id)).remove(force=True, v=True)
+        self._release_network(sandbox_id)
         directory = self._disk_dir(sandbox_id)
         if spec is not None:
             self._rootfs_for(sandbox_id, spec).destroy()
@@ -675,10 +680,19 @@ class Engine:
             env[key] = value
         env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         env.update(spec.env)
-        values = secrets.get_values(spec.secret_env.values())
-        env.update({var: values[name] for var, name in spec.secret_env.items() if name in values})
         env["SANDBENCH_WORKDIR"] = spec.working_directory
         return env
+
+    def _exec_env(self, spec: SandboxSpec, env: dict[str, str] | None) -> dict[str, str]:
+        """Each exec's environment: the sandbox's secrets, then the caller's ``env``.
+
+        Secrets are given per exec, never in the container's configuration, so `podman
+        inspect` and the stored container config do not hold them and they are gone with the
+        exec. Every command of a sandbox (launch commands, ``exec``, scorers, the shell) gets
+        its environment here."""
+        values = secrets.get_values(spec.secret_env.values())
+        given = {var: values[name] for var, name in spec.secret_env.items() if name in values}
+        return {"SANDBENCH_WORKDIR": spec.working_directory, **given, **(env or {})}
 
     def _trust_host_ca(self, spec: SandboxSpec, merged: Path) -> dict[str, str]:
         """Behind a TLS-intercepting proxy the host trusts a CA the image does not: give a
@@ -721,6 +735,7 @@ class Engine:
         with contextlib.suppress(PodmanNotFound, APIError):  # a leftover from a crash
             self.client.containers.get(f"sandbench-{sandbox_id}").remove(force=True)
         return self.client.containers.create(
+            **self._isolation_options(sandbox_id, spec, labels),
             image=None,
             rootfs=str(merged),
             command=agent_client.boot_command(KEEP_ALIVE) if agent else KEEP_ALIVE,
@@ -738,11 +753,40 @@ class Engine:
             pids_limit=spec.pids_limit,
             ulimits=found.ulimits,
             runtime=found.runtime,
-            network_mode="none" if spec.network == NetworkPolicy.NONE else "bridge",
             stop_signal=9,  # SIGKILL: sleep as PID 1 ignores SIGTERM
             # Podman's container log is unbounded and lives outside the sized disk
             log_config={"Type": "k8s-file", "Config": {"size": 1024 * 1024}},
         )
+
+    def _isolation_options(
+        self, sandbox_id: str, spec: SandboxSpec, labels: dict[str, str]
+    ) -> dict[str, Any]:
+        """Least privilege and the sandbox's own network (see ``isolation``); with the
+        ``isolation`` config switch off, Podman's defaults and its shared bridge."""
+        if spec.network == NetworkPolicy.NONE:
+            network: dict[str, Any] = {"network_mode": "none"}
+        elif not self.config.isolation:
+            network = {"network_mode": "bridge"}
+        else:
+            isolation.ensure_wall()
+            key = isolation.SHARED if spec.devbox_to_devbox else sandbox_id
+            labels = {LABEL_HOME: labels[LABEL_HOME]}
+            found = isolation.ensure_network(self.client, self._home_label, key, labels)
+            isolation.revoke_host(self._home_label, only=sandbox_id)
+            isolation.allow_host(self._home_label, sandbox_id, found.interface, spec.host_access)
+            network = {"network_mode": "bridge", "networks": {found.name: {}}}
+        if not self.config.isolation:
+            return network
+        return {**network, **isolation.security_options()}
+
+    def _release_network(self, sandbox_id: str) -> None:
+        """The sandbox's own network and host openings go with its container (whatever the
+        config says now: it may have been made while isolation was on)."""
+        if not self.connection.local:
+            return
+        isolation.revoke_host(self._home_label, only=sandbox_id)
+        with contextlib.suppress(PodmanNotFound, APIError):
+            isolation.remove_network(self.client, self._home_label, sandbox_id)
 
     def _initialise(self, sandbox_id: str, spec: SandboxSpec, *, resuming: bool) -> str | None:
         """User and launch commands (the working directory exists already: it was made in the
@@ -766,7 +810,7 @@ class Engine:
                 sandbox_id,
                 container,
                 shell_command(command),
-                env={"SANDBENCH_WORKDIR": spec.working_directory},
+                env=self._exec_env(spec, None),
                 workdir=spec.working_directory,
                 user=self._user(spec),
                 timeout=LAUNCH_TIMEOUT_S,
@@ -862,7 +906,7 @@ class Engine:
                     sandbox.id,
                     self._container_name(sandbox.id),
                     argv,
-                    env={"SANDBENCH_WORKDIR": spec.working_directory, **(env or {})},
+                    env=self._exec_env(spec, env),
                     workdir=workdir or spec.working_directory,
                     user=user or self._user(spec),
                     timeout=timeout,
@@ -1009,11 +1053,12 @@ class Engine:
             "-it",
             "-w",
             spec.working_directory,
-            "-e",
-            f"SANDBENCH_WORKDIR={spec.working_directory}",
         ]
         if spec.user is not None:
             argv += ["--user", str(spec.user.uid)]
+        secret_env = self._exec_env(spec, None)
+        for name in secret_env:  # by name: the value is in podman's environment, not argv
+            argv += ["--env", name]
         argv += [
             self._container_name(sandbox.id),
             "/bin/sh",
@@ -1021,7 +1066,7 @@ class Engine:
             "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l",
         ]
         with self._activity(sandbox.id):
-            return subprocess.call(argv)
+            return subprocess.call(argv, env={**os.environ, **secret_env})
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -1114,6 +1159,7 @@ class Engine:
     def _teardown(self, sandbox_id: str, *, keep_disk: bool) -> None:
         with contextlib.suppress(PodmanNotFound, APIError):
             self.client.containers.get(self._container_name(sandbox_id)).remove(force=True, v=True)
+        self._release_network(sandbox_id)
         rootfs = self._rootfs(sandbox_id)
         if rootfs is not None:
             if keep_disk:
@@ -1308,6 +1354,13 @@ class Engine:
                     container.remove(force=True)
                 if stray:
                     cleaned.append(container.name)
+        if self.connection.local:
+            for network, owner in isolation.sandbox_networks(self.client, home).items():
+                if owner not in keep:
+                    with contextlib.suppress(PodmanNotFound, APIError):
+                        isolation.remove_network(self.client, home, owner)
+                    cleaned.append(network)
+            isolation.revoke_host(home, keep=keep)
         # disks of live sandboxes stay mounted; suspended and ended ones are released
         disk.release_stale(self._sandboxes_root, keep=keep)
         self._restart_watchers()

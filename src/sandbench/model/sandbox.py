@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sandbench.model.resources import Resources
 from sandbench.model.scenario import Architecture, IdleConfiguration, UserParameters
@@ -56,6 +57,37 @@ class NetworkPolicy(StrEnum):
     NONE = "none"  # loopback only
 
 
+class PortRange(BaseModel):
+    """A port or a range (Runloop's ``allowed_cidrs[].ports[]``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    port: int = Field(ge=1, le=65535)
+    end_port: int | None = Field(default=None, ge=1, le=65535)
+    protocol: Literal["tcp", "udp"] = "tcp"
+
+
+class HostAccess(BaseModel):
+    """Host addresses (and ports) a sandbox may reach although they are the host's own: the
+    host's services are otherwise walled off from every sandbox."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    cidr: str
+    ports: list[PortRange] = Field(default_factory=list)
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError as error:
+            raise ValueError(f"{value!r} is not a CIDR: {error}") from None
+        if network.version != 4:
+            raise ValueError(f"{value!r}: only IPv4 sandbox networks exist here")
+        return str(network)
+
+
 class SandboxSpec(BaseModel):
     """Everything needed to (re)create a sandbox. Secrets appear by *name* only."""
 
@@ -69,6 +101,8 @@ class SandboxSpec(BaseModel):
     secret_env: dict[str, str] = Field(default_factory=dict)  # env var -> secret name
     user: UserParameters | None = None
     network: NetworkPolicy = NetworkPolicy.DEFAULT
+    devbox_to_devbox: bool = False  # shares a network with the other sandboxes that allow it
+    host_access: list[HostAccess] = Field(default_factory=list)
     launch_commands: list[str] = Field(default_factory=list)
     idle: IdleConfiguration | None = None
     keep_alive_seconds: int | None = None
