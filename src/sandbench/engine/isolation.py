@@ -109,9 +109,11 @@ def ensure_network(client: Any, home: str, key: str, labels: dict[str, str]) -> 
     return SandboxNetwork(name, interface)
 
 
-def remove_network(client: Any, home: str, key: str) -> None:
-    """Remove a sandbox's own network (its container is gone already); missing is fine."""
-    client.api.delete(f"/networks/{network_name(home, key)}", params={"force": "true"})
+def remove_network(client: Any, home: str, key: str, *, force: bool = True) -> None:
+    """Remove a network (its container is gone already); missing is fine. Without
+    ``force``, Podman refuses while a container still uses it."""
+    params = {"force": "true"} if force else None
+    client.api.delete(f"/networks/{network_name(home, key)}", params=params)
 
 
 def sandbox_networks(client: Any, home: str) -> dict[str, str]:

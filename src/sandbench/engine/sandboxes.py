@@ -787,6 +787,8 @@ class Engine:
         isolation.revoke_host(self._home_label, only=sandbox_id)
         with contextlib.suppress(PodmanNotFound, APIError):
             isolation.remove_network(self.client, self._home_label, sandbox_id)
+            # the shared network goes with its last sandbox (refused while one uses it)
+            isolation.remove_network(self.client, self._home_label, isolation.SHARED, force=False)
 
     def _initialise(self, sandbox_id: str, spec: SandboxSpec, *, resuming: bool) -> str | None:
         """User and launch commands (the working directory exists already: it was made in the
