@@ -5,6 +5,7 @@ What a sandbox holds is code an agent wrote: these are the things such code woul
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -224,6 +225,24 @@ def test_the_wall_is_installed_once(engine: Engine, sandbox: Sandbox) -> None:
         ["iptables", "-S", isolation.CHAIN], capture_output=True, text=True
     ).stdout
     assert chain.count("--dst-type LOCAL -j DROP") == 1
+    forward = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True)
+    assert forward.stdout.count(f"-j {isolation.FORWARD_CHAIN}") == 1
+
+
+def test_sandboxes_stay_apart_without_netavark_s_isolation_rules(engine: Engine) -> None:
+    """netavark's isolation hook is shared by every isolated network and was seen gone after
+    another network's removal: the wall between sandbox bridges is sandbench's own."""
+    first = engine.create(engine.spec_for(scenario("apart-a")))
+    second = engine.create(engine.spec_for(scenario("apart-b")))
+    for chain in ("FORWARD", "NETAVARK_FORWARD"):
+        listed = subprocess.run(["iptables", "-S", chain], capture_output=True, text=True)
+        for line in listed.stdout.splitlines():
+            if "NETAVARK_ISOLATION" in line and line.startswith("-A "):
+                subprocess.run(["iptables", "-D", *shlex.split(line)[1:]], check=True)
+    assert run(engine, first, SERVE).exit_code == 0
+    target = f"http://{sandbox_ip(engine, first)}:8000/"
+    assert run(engine, first, FETCH.format(url=target)).stdout.strip() == "200"  # it serves
+    assert run(engine, second, FETCH.format(url=target)).stdout.strip().startswith("blocked")
 
 
 def test_a_sandbox_s_network_goes_with_it_and_comes_back_on_resume(engine: Engine) -> None:

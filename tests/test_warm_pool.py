@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -12,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from sandbench import paths
+from sandbench import paths, secrets
 from sandbench.engine import Engine
 from sandbench.engine.pool import LABEL_POOL, warm_containers
 from sandbench.model import SandboxState
 from sandbench.store import Store
-from tests.engine_support import containers_of, scenario, with_extra
+from tests.engine_support import containers_of, host_port_policy, scenario, with_extra
 
 pytestmark = [pytest.mark.podman, pytest.mark.slow]
 
@@ -72,12 +73,40 @@ def test_a_different_key_misses_and_creates_cold(engine: Engine) -> None:
     offline = engine.create(
         engine.spec_for(scenario(resource_size_request="X_SMALL", network_policy_id="none"))
     )
-    for cold in (small, own_env, offline):
+    reaches_host = engine.create(
+        engine.spec_for(
+            scenario(
+                resource_size_request="X_SMALL",
+                network_policy_id=host_port_policy(engine.store, 9),
+            )
+        )
+    )
+    for cold in (small, own_env, offline, reaches_host):
         assert cold.id not in waiting
         assert cold.status == SandboxState.RUNNING
-    assert pool.claims == 0 and pool.misses == 3
+    assert pool.claims == 0 and pool.misses == 4
     assert warm_ids(engine) >= waiting  # still there for a matching create
     assert engine.exec(own_env.id, "echo $TOKENISH").stdout == "x\n"
+
+
+def test_a_sandbox_with_secrets_is_served_warm(engine: Engine) -> None:
+    """Secrets reach each exec, not the container: a warm sandbox serves them too, and
+    they are not in its configuration."""
+    value = "warm-s3cr3t-77"
+    secrets.set_secret("WARM_TOKEN", value)
+    pool = engine.start_pool({"X_SMALL": 1})
+    assert pool.wait_filled(120), pool.status()
+    waiting = warm_ids(engine)
+    scn = with_extra(
+        scenario(resource_size_request="X_SMALL", launch_commands=["echo got $WARM_TOKEN"]),
+        required_secret_names=["WARM_TOKEN"],
+    )
+    sandbox = engine.create(engine.spec_for(scn))
+    assert sandbox.id in waiting and pool.claims == 1
+    assert engine.exec(sandbox.id, "printenv WARM_TOKEN").stdout.strip() == value
+    assert "got ***" in (sandbox.launch_output or "")
+    inspected = engine.client.containers.get(f"sandbench-{sandbox.id}").attrs
+    assert value not in json.dumps(inspected)
 
 
 def test_close_drains_the_pool(store: Store) -> None:

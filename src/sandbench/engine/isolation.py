@@ -151,6 +151,17 @@ _BASE_RULES = (
     ("-m", "addrtype", "--dst-type", "LOCAL", "-j", "DROP"),
 )
 _HOOK = ("INPUT", "-i", f"{IFACE_PREFIX}+", "-j", CHAIN)
+# Between sandbox bridges, in FORWARD, ahead of netavark's own rules: netavark's isolation
+# chains are shared by every isolated network, and removing one network has been seen to
+# drop their hook for all (two sandboxes then reached each other). Bridged traffic (inside
+# one bridge: the shared devbox-to-devbox network) passes; routed traffic from one sandbox
+# bridge to another is dropped.
+FORWARD_CHAIN = "SANDBENCH-FORWARD"
+_FORWARD_RULES = (
+    ("-m", "physdev", "--physdev-is-bridged", "-j", "RETURN"),
+    ("-o", f"{IFACE_PREFIX}+", "-j", "DROP"),
+)
+_FORWARD_HOOK = ("FORWARD", "-i", f"{IFACE_PREFIX}+", "-j", FORWARD_CHAIN)
 
 
 def wall_problem() -> str | None:
@@ -164,8 +175,10 @@ def wall_problem() -> str | None:
 
 
 def wall_installed() -> bool:
-    return _iptables("-C", *_HOOK).returncode == 0 and all(
-        _iptables("-C", CHAIN, *rule).returncode == 0 for rule in _BASE_RULES
+    return all(_iptables("-C", *hook).returncode == 0 for hook in (_HOOK, _FORWARD_HOOK)) and all(
+        _iptables("-C", chain, *rule).returncode == 0
+        for chain, rules in ((CHAIN, _BASE_RULES), (FORWARD_CHAIN, _FORWARD_RULES))
+        for rule in rules
     )
 
 
@@ -183,6 +196,15 @@ def ensure_wall() -> None:
         _must("-A", CHAIN, *_BASE_RULES[1])
     if _iptables("-C", *_HOOK).returncode != 0:
         _must("-I", _HOOK[0], "1", *_HOOK[1:])
+    if _iptables("-n", "-L", FORWARD_CHAIN).returncode != 0:
+        _iptables("-N", FORWARD_CHAIN)
+    bridged, routed = _FORWARD_RULES
+    if _iptables("-C", FORWARD_CHAIN, *bridged).returncode != 0:
+        _must("-I", FORWARD_CHAIN, "1", *bridged)
+    if _iptables("-C", FORWARD_CHAIN, *routed).returncode != 0:
+        _must("-A", FORWARD_CHAIN, *routed)
+    if _iptables("-C", *_FORWARD_HOOK).returncode != 0:
+        _must("-I", _FORWARD_HOOK[0], "1", *_FORWARD_HOOK[1:])
 
 
 def _tag(home: str, sandbox_id: str) -> str:

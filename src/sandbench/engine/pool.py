@@ -142,9 +142,10 @@ class WarmPool:
         return found
 
     def key_for(self, spec: SandboxSpec) -> PoolKey | None:
-        """The pool key ``spec`` would be served from; None when it cannot be (its container
-        environment is its own)."""
-        if spec.env or spec.secret_env:
+        """The pool key ``spec`` would be served from; None when it cannot be: its container
+        environment is its own, or its network opens what a warm one's does not (the host,
+        other sandboxes). Secrets are no obstacle: they reach each exec, not the container."""
+        if spec.env or spec.devbox_to_devbox or spec.host_access:
             return None
         image_id = self._image_id(spec.image)
         if image_id is None:
