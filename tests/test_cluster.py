@@ -197,6 +197,36 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         assert leftovers == [], f"Ray processes outlived the cluster: {leftovers}"
 
 
+def held_by(workspace: Path) -> list[str]:
+    """Mounts and disk-pin containers of sandboxes under a node's workspace: what a case
+    that was not torn down keeps busy."""
+    mounts = [
+        line.split()[1]
+        for line in Path("/proc/self/mounts").read_text().splitlines()
+        if line.split()[1].startswith(str(workspace))
+    ]
+    pins = subprocess.run(
+        ["podman", "ps", "-a", "--filter", "label=io.sandbench.disk-pin",
+         "--format", '{{index .Labels "io.sandbench.disk-pin"}}'],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return mounts + [p for p in pins if p.startswith(str(workspace))]
+
+
+def owners_of(held: list[str]) -> dict[str, str]:
+    """Who holds each of ``held``: the process that prepared its sandbox's disk."""
+    found = {}
+    for path in held:
+        owner = Path(path).parent / "owner"
+        try:
+            pid = owner.read_text().split()[0]
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError as error:
+            command = f"({error.__class__.__name__})"
+        found[path] = command
+    return found
+
+
 def ticking(name: str, score: str, ticks: int = 4, pause: float = 0.4) -> dict[str, Any]:
     """A tiny case whose scorer prints numbered lines, slowly, then its score."""
     script = f"for i in $(seq 1 {ticks}); do echo tick $i; sleep {pause}; done; echo score={score}"
@@ -278,6 +308,35 @@ def test_a_benchmark_runs_on_both_nodes_streams_live_and_scores_as_here(
         wait_until(lambda n=node: containers_of_home(n.home_label) == [], "sandboxes removed")
 
 
+def runs_on_node(node: Node, name: str) -> int:
+    """How many runs of scenario ``name`` the node's own store holds."""
+    with Store(node.workspace / "data" / "sandbench.db") as there:
+        return len(there.list_runs(name=name, limit=100).items)
+
+
+def test_a_scorer_rerun_goes_to_the_node_that_ran_the_case(cluster: Cluster, store: Store) -> None:
+    benchmark(store, "again", [ticking("again-0", "0.5", ticks=3, pause=0.1)])
+    first = sandbench("benchmarks", "run", "again", "--cluster", cluster.address, "--json")
+    assert first.returncode == 0, first.stderr
+    [run] = store.runs_of_benchmark_run(json.loads(first.stdout)["id"])
+    [ran_it] = [n for n in cluster.nodes if n.node_id == run.node]
+    [other] = [n for n in cluster.nodes if n is not ran_it]
+    before = {n.node_id: runs_on_node(n, "again-0") for n in cluster.nodes}
+    assert before == {ran_it.node_id: 1, other.node_id: 0}
+
+    rerun = sandbench("runs", "rerun", run.id, "--scorer", "ticks")
+    assert rerun.returncode == 0, rerun.stderr
+    again = store.get_run(run.id)
+    assert again.state == RunState.COMPLETED and again.node == ran_it.node_id
+    assert [r.attempt for r in again.scorer_results] == [1, 2]
+    second = again.scorer_results[1]
+    assert second.state == ScorerState.COMPLETE and second.score == pytest.approx(0.5)
+    ticks = [line for line in second.output.splitlines() if line.startswith("tick")]
+    assert ticks == ["tick 1", "tick 2", "tick 3"], "the rerun's output streamed back in order"
+    assert runs_on_node(ran_it, "again-0") == 2 and runs_on_node(other, "again-0") == 0
+    wait_until(lambda: containers_of_home(ran_it.home_label) == [], "the rerun's sandbox gone")
+
+
 def test_secrets_reach_the_node_in_memory_and_are_redacted_there(
     cluster: Cluster, store: Store
 ) -> None:
@@ -305,12 +364,6 @@ def test_secrets_reach_the_node_in_memory_and_are_redacted_there(
                 assert b"n0de-s3cret-77" not in path.read_bytes(), path
 
 
-@pytest.mark.skip(
-    reason="not reliable yet: after the head dies, a node's next engine start can fail to"
-    " tear down an orphaned sandbox whose disk is still busy ('disk.img is still in use'),"
-    " which fails the resumed attempts there; and a Ray worker that outlives the dead job"
-    " keeps owning its sandbox, so the sweep does not see it as orphaned"
-)
 def test_the_head_killed_mid_run_the_nodes_stop_its_cases_and_resume_finishes(
     cluster: Cluster, store: Store
 ) -> None:
@@ -335,6 +388,10 @@ def test_the_head_killed_mid_run_the_nodes_stop_its_cases_and_resume_finishes(
             "the nodes to remove the dead head's sandboxes",
             timeout=90,
         )
+        try:
+            wait_until(lambda n=node: held_by(n.workspace) == [], "their disks released", 60)
+        except AssertionError as error:
+            raise AssertionError(f"{error}: {owners_of(held_by(node.workspace))}") from None
     resumed = sandbench("benchmarks", "resume", killed.id, "--json")
     assert resumed.returncode == 0, resumed.stderr
     document = json.loads(resumed.stdout)
@@ -386,6 +443,9 @@ def test_a_worker_killed_mid_run_its_cases_are_retried_on_the_other(
     assert retried and all(c.state == CaseState.DONE for c in retried)
     assert all(store.get_run(c.run_id).node == survivor.node_id for c in retried)
     assert store.get_benchmark_run(document["id"]).state == BenchmarkRunState.COMPLETED
+    refused = sandbench("runs", "rerun", lost[0].id, "--scorer", "ticks")
+    assert refused.returncode != 0
+    assert "no longer in the cluster" in refused.stderr and "--whole" in refused.stderr
 
 
 def test_without_ray_cluster_says_which_extra(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ and these say which extra to install.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -14,10 +15,14 @@ import subprocess
 import threading
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from sandbench.cli.output import emit_json, note, table
-from sandbench.errors import InvalidInput
+from sandbench.errors import InvalidInput, NotFound
 from sandbench.runner.case_executors import CaseExecutor, register_executor
+
+if TYPE_CHECKING:
+    from sandbench.store import Store
 
 EXTRA = "pip install 'sandbench[cluster]'"
 SWEEP_SECONDS = 10.0
@@ -120,8 +125,9 @@ def cmd_join(args: argparse.Namespace) -> int:
 
 
 def sweep() -> None:
-    """Stop the cases whose head is gone: Ray ends a dead head's tasks, and what their
-    processes left (runs, sandboxes, disks) is reconciled and removed here."""
+    """Stop the cases whose head is gone. Ray kills a dead head's task processes at once
+    (no clean-up runs in them), so what they left (runs, sandboxes, disks) is reconciled
+    and removed here, the node's only recoverer (its workers' engines do not recover)."""
     from sandbench.engine import Engine
     from sandbench.runner.reconcile import reconcile
     from sandbench.store import open_store
@@ -129,10 +135,64 @@ def sweep() -> None:
     try:
         with open_store() as store:
             reconcile(store)
+            for sandbox_id, pid in reap_stray_containers(store):
+                note(f"sandbench: node sweep: killed {sandbox_id}'s unstarted container ({pid})")
             with Engine(store, monitor=False) as engine:
                 engine.connection  # noqa: B018  (a new engine's first connection recovers)
     except Exception as error:  # a failed sweep must never take the node down with it
         note(f"sandbench: node sweep: {type(error).__name__}: {error}")
+
+
+def reap_stray_containers(store: Store) -> list[tuple[str, int]]:
+    """Kill the container processes Podman no longer knows of this workspace's sandboxes
+    whose owner is dead. A task killed while its sandbox's container was being created
+    leaves ``conmon`` and a ``runc init`` that never starts; Podman forgets the container
+    on removal, but that process keeps the sandbox's disk mounted, so its clean-up fails
+    with "disk.img is still in use" on every sweep."""
+    from sandbench.runner.reconcile import owner_alive
+
+    known = set(
+        subprocess.run(
+            ["podman", "ps", "--all", "--format", "{{.Names}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    )
+    killed = []
+    for pid, name, children in _conmons():
+        sandbox_id = name.removeprefix("sandbench-")
+        if name in known or not sandbox_id.startswith("dbx_"):
+            continue
+        try:
+            row = store.sandbox_bookkeeping(sandbox_id)
+        except NotFound:
+            continue  # another workspace's sandbox
+        if owner_alive(row["owner_pid"], row["owner_start"]):
+            continue
+        for victim in [*children, pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
+        killed.append((sandbox_id, pid))
+    return killed
+
+
+def _conmons() -> list[tuple[int, str, list[int]]]:
+    """Every conmon here: its pid, the container name it runs, its children's pids."""
+    found = []
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents.setdefault(int(stat.rpartition(")")[2].split()[1]), []).append(int(entry.name))
+        if argv and argv[0].endswith(b"conmon") and b"-n" in argv:
+            found.append((int(entry.name), argv[argv.index(b"-n") + 1].decode()))
+    return [(pid, name, parents.get(pid, [])) for pid, name in found]
 
 
 def cmd_status(args: argparse.Namespace) -> int:

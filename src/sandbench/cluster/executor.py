@@ -9,14 +9,17 @@ that is alive.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import ray
 from ray.exceptions import RayError, TaskCancelledError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from sandbench.cluster.nodes import ARCH_RESOURCE, SLOT_RESOURCE
 from sandbench.errors import InvalidInput
@@ -102,7 +105,8 @@ class ClusterExecutor:
     def __init__(self, address: str, *, stand_in: NodeFactory | None = None) -> None:
         self.address = address
         self._stand_in = stand_in
-        if not ray.is_initialized():
+        self._connected_here = not ray.is_initialized()
+        if self._connected_here:
             try:
                 ray.init(
                     address=address,
@@ -120,7 +124,8 @@ class ClusterExecutor:
         self._refs: dict[str, Any] = {}
 
     def close(self) -> None:
-        ray.shutdown()
+        if self._connected_here:  # not a connection another executor of this process uses
+            ray.shutdown()
 
     def slots(self) -> int:
         return int(ray.cluster_resources().get(SLOT_RESOURCE, 0))
@@ -166,15 +171,19 @@ class ClusterExecutor:
             on_created=on_created,
             cache_key_here=False,
         )
-        writer = RemoteRunWriter(runner, run.id)
         if runner.store.cancel_requested(run.id):
-            return writer.cancel()
+            return RemoteRunWriter(runner, run.id).cancel()
         options = self.placement(record.scenario.resources, spec.architecture.value)
         stream = self._task.options(**options).remote(
             node_order(runner.store, record, order, run.id), self._stand_in
         )
+        return self._follow(runner, run.id, stream)
+
+    def _follow(self, runner: Runner, run_id: str, stream: Any) -> ScenarioRun:
+        """Apply a node's stream of events to the head's run until it ends."""
+        writer = RemoteRunWriter(runner, run_id)
         with self._lock:
-            self._refs[run.id] = stream
+            self._refs[run_id] = stream
         try:
             for ref in stream:
                 for event in ray.get(ref):
@@ -182,7 +191,7 @@ class ClusterExecutor:
         except TaskCancelledError:
             return writer.cancel()
         except RayError as error:
-            if runner.store.cancel_requested(run.id):
+            if runner.store.cancel_requested(run_id):
                 return writer.cancel()
             where = f"cluster node {writer.node}" if writer.node else "the cluster"
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -191,10 +200,40 @@ class ClusterExecutor:
             )
         finally:
             with self._lock:
-                self._refs.pop(run.id, None)
+                self._refs.pop(run_id, None)
         if writer.ended is None:
             return writer.fail("infrastructure: the node ended the case without a result")
         return writer.ended
+
+    def rerun_scorers(self, runner: Runner, run_id: str, scorer: str | None) -> ScenarioRun:
+        """Score a run again on the node that ran it (where its sandbox lived), streamed
+        back as its attempts were; refused, saying so, when that node has left."""
+        store = runner.store
+        run = store.get_run(run_id, with_output=False)
+        alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        if run.node not in alive:
+            raise InvalidInput(
+                f"run {run_id} ran on cluster node {run.node}, which is no longer in the"
+                f" cluster at {self.address}: its sandbox went with it; rerun the whole run"
+                f" instead (`sandbench runs rerun {run_id} --whole`)"
+            )
+        record = store.get_scenario(run.scenario_id, run.scenario_version)
+        detail = json.loads(store.run_extras(run_id)["solution_detail"] or "{}")
+        case = CaseOrder(
+            scenario_id=run.scenario_id,
+            version=run.scenario_version,
+            solution=run.solution,
+            agent_command=detail.get("command"),
+            use_cache=False,
+            benchmark_run_id=run.benchmark_run_id,
+            env=run.environment_variables,
+            secret_env=run.secrets_provided,
+        )
+        order = replace(node_order(store, record, case, run_id), rerun=True, scorer=scorer)
+        options = self.placement(record.scenario.resources, "")
+        options["resources"] = {SLOT_RESOURCE: 1.0}
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(run.node, soft=False)
+        return self._follow(runner, run_id, self._task.options(**options).remote(order, None))
 
     def cancel(self, runner: Runner, run_id: str) -> None:
         runner.store.request_cancel(run_id)

@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sandbench import secrets
 from sandbench.errors import InvalidInput, SandbenchError
@@ -126,6 +126,37 @@ def executor_for(address: str | None) -> CaseExecutor:
     return _factories[0](address)
 
 
+@runtime_checkable
+class RemoteReruns(Protocol):
+    """An executor that can score again, on the node that ran it, a run it executed."""
+
+    def rerun_scorers(self, runner: Runner, run_id: str, scorer: str | None) -> ScenarioRun: ...
+
+
+def rerun_remote(runner: Runner, run: ScenarioRun, scorer: str | None) -> ScenarioRun:
+    """A scorer rerun of a run a cluster node executed goes back to that node, over the
+    cluster its benchmark ran on (else the configured one): its sandbox lived there."""
+    from sandbench import config
+
+    address = None
+    if run.benchmark_run_id:
+        address = runner.store.get_benchmark_run(run.benchmark_run_id).settings.cluster
+    address = address or config.load().cluster.address
+    if not address:
+        raise InvalidInput(
+            f"run {run.id} ran on cluster node {run.node}, and no cluster address is known"
+            " (set cluster.address); or rerun the whole run here:"
+            f" `sandbench runs rerun {run.id} --whole`"
+        )
+    executor = executor_for(address)
+    try:
+        if not isinstance(executor, RemoteReruns):
+            raise InvalidInput(f"the executor for {address} cannot rerun scorers on a node")
+        return executor.rerun_scorers(runner, run.id, scorer)
+    finally:
+        executor.close()
+
+
 # ---------------------------------------------------------------- the wire
 
 
@@ -165,6 +196,8 @@ class NodeOrder:
     secret_env: dict[str, str] | None
     secret_values: dict[str, str] = field(repr=False)
     custom_scorers: dict[str, str]
+    rerun: bool = False  # score the head's finished run again (``scorer``: one, else all)
+    scorer: str | None = None
 
 
 def node_order(store: Store, record: ScenarioRecord, order: CaseOrder, run_id: str) -> NodeOrder:
@@ -309,7 +342,9 @@ class NodeRunner:
                 from sandbench.store import open_store
 
                 store = open_store()
-                self._runner = Runner(store, Engine(store, monitor=False))
+                # No start-up recovery here: what a dead head's cases left is the node's
+                # sweep's (``cluster join``); recovering here too raced it over the same disks.
+                self._runner = Runner(store, Engine(store, monitor=False, recover=False))
             return self._runner
 
     def run(
@@ -318,12 +353,11 @@ class NodeRunner:
         """Run the order to its end, calling ``emit`` with every event in order; ``started``
         is set once the node's run exists (``cancel`` then reaches it)."""
         emit(NodeAssigned(self.node, self.host))
-        runner = self.runner
+        if order.rerun:
+            self._rerun(order, emit, started)
+            return
+        runner = self._prepared(order)
         store = runner.store
-        scenario = Scenario.model_validate(order.document)
-        store.mirror_scenario_version(order.scenario_id, order.version, scenario)
-        for kind, script in order.custom_scorers.items():
-            store.register_custom_scorer(kind, script)
         mine: set[str] = set()
 
         def forward(event: Event) -> None:
@@ -365,6 +399,62 @@ class NodeRunner:
                 cache_key=run.cache_key,
             )
         )
+
+    def _prepared(self, order: NodeOrder) -> Runner:
+        """The node's runner, with the order's scenario version and custom scorers."""
+        runner = self.runner
+        scenario = Scenario.model_validate(order.document)
+        runner.store.mirror_scenario_version(order.scenario_id, order.version, scenario)
+        for kind, script in order.custom_scorers.items():
+            runner.store.register_custom_scorer(kind, script)
+        return runner
+
+    def _rerun(
+        self, order: NodeOrder, emit: Callable[[RemoteEvent], None], started: threading.Event
+    ) -> None:
+        """Score the head's run again here. The case's sandbox went with the case (as a
+        local benchmark case's does), so a finished run of this node stands in for it and
+        the runner makes its sandbox again from the same solution, scores, and it goes."""
+        runner = self._prepared(order)
+        mine: set[str] = set()
+
+        def forward(event: Event) -> None:
+            if isinstance(event, RUN_EVENTS_ON_WIRE) and event.run_id in mine:
+                emit(event)
+
+        unsubscribe = runner.bus.subscribe(forward)
+        run_id: str | None = None
+        try:
+            with secrets.provided(order.secret_values):
+                _, _, opened = runner.open_run(
+                    order.scenario_id,
+                    version=order.version,
+                    solution=order.solution,
+                    agent_command=order.agent_command,
+                    env=order.env,
+                    secret_env=order.secret_env,
+                    cache_key_here=False,
+                )
+                run_id = self.current = opened.id
+                runner.finish(run_id, RunState.COMPLETED)
+                mine.add(run_id)
+                started.set()
+                run = runner.rerun_scorers(run_id, order.scorer)
+        except SandbenchError as error:
+            emit(RemoteRunEnded(RunState.FAILED, f"infrastructure: {error}", None, None, None))
+            return
+        finally:
+            unsubscribe()
+            started.set()
+            if run_id is not None:
+                self._shutdown_sandbox(run_id)
+        emit(RemoteRunEnded(run.state, run.failure_reason, None, None, None))
+
+    def _shutdown_sandbox(self, run_id: str) -> None:
+        sandbox_id = self.runner.store.get_run(run_id, with_output=False).sandbox_id
+        if sandbox_id is not None:
+            with contextlib.suppress(SandbenchError):
+                self.runner.engine.shutdown(sandbox_id)
 
     def cancel(self) -> None:
         """Stop the attempt in flight: its sandbox goes, its run ends canceled."""

@@ -408,6 +408,10 @@ class Runner:
             raise InvalidInput(
                 f"scenario {scenario.name!r} has no scorer {scorer!r} ({', '.join(names)})"
             )
+        if run.node is not None and not self._sandbox_here(run):
+            from sandbench.runner.case_executors import rerun_remote
+
+            return rerun_remote(self, run, scorer)  # its sandbox lived on that node
         functions = [f for f in scenario.scorers if scorer is None or f.name == scorer]
         cancel = self._cancel_event(run.id)
         try:
@@ -472,23 +476,22 @@ class Runner:
     def _step(self, run_id: str, step: str, text: str, stream: str = "stdout") -> None:
         self.bus.emit(StepOutput(run_id, step, stream, text))
 
+    def _sandbox_here(self, run: ScenarioRun) -> str | None:
+        """The run's sandbox, when it is in this store and alive (running or suspended)."""
+        if not run.sandbox_id:
+            return None
+        try:
+            sandbox = self.store.get_sandbox(run.sandbox_id)
+        except NotFound:
+            return None
+        if sandbox.status in (SandboxState.RUNNING, SandboxState.SUSPENDED):
+            return sandbox.id  # exec resumes a suspended one transparently
+        return None
+
     def _sandbox_for_rerun(self, run: ScenarioRun, scenario: Scenario) -> str:
-        if run.sandbox_id:
-            try:
-                sandbox = self.store.get_sandbox(run.sandbox_id)
-            except NotFound:
-                sandbox = None
-            if sandbox is not None and sandbox.status in (
-                SandboxState.RUNNING,
-                SandboxState.SUSPENDED,
-            ):
-                return sandbox.id  # exec resumes a suspended one transparently
-        if run.node is not None:  # its sandbox lived in the node's workspace, not here
-            raise InvalidInput(
-                f"run {run.id} ran on cluster node {run.node}, whose sandboxes are not"
-                " reachable from here; rerun the whole run instead"
-                f" (`sandbench runs rerun {run.id} --whole`)"
-            )
+        here = self._sandbox_here(run)
+        if here is not None:
+            return here
         if run.solution not in (Solution.BASELINE, Solution.REFERENCE):
             raise InvalidInput(
                 f"the sandbox of run {run.id} is gone and an {run.solution.value} solution"
