@@ -4,8 +4,10 @@ benchmark run, scores them, then completes or cancels the benchmark run."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,9 @@ from runloop_api_client import NotFoundError, RunloopSDK
 
 from sandbench.model.benchmark import BenchmarkRunState
 from sandbench.store import open_store
+from tests.api.conftest import ApiServer, free_port
 from tests.api.test_scenarios import devbox_status, flow_scenario, sdk_for
+from tests.engine_support import require_podman
 
 pytestmark = pytest.mark.podman
 
@@ -170,3 +174,32 @@ def test_benchmark_create_and_start_run_are_idempotent_on_x_request_id(
     assert runs[0].json()["benchmark_id"] == benchmark_id
     assert [b.id for b in sdk.benchmark.list()] == [benchmark_id]
     assert [r.id for r in sdk.benchmark.from_id(benchmark_id).list_runs()] == [runs[0].json()["id"]]
+
+
+def test_start_run_on_a_cluster_without_ray_names_the_extra(
+    sandbench_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server whose Python cannot import `ray`: a start_run with cluster_address is a 400
+    naming the extra, and no benchmark run is made."""
+    require_podman()
+    blocker = tmp_path / "noray"
+    (blocker / "ray").mkdir(parents=True)
+    (blocker / "ray" / "__init__.py").write_text("raise ImportError('no ray here', name='ray')\n")
+    monkeypatch.setenv("PYTHONPATH", f"{blocker}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    server = ApiServer(
+        home=sandbench_home, port=free_port(), token="sbk_test_noray", log=tmp_path / "serve.log"
+    )
+    server.start()
+    try:
+        with server.http() as http:
+            made = http.post("/v1/benchmarks", json={"name": "far", "scenario_ids": []})
+            assert made.status_code == 200, made.text
+            answer = http.post(
+                "/v1/benchmarks/start_run",
+                json={"benchmark_id": made.json()["id"], "cluster_address": "127.0.0.1:6379"},
+            )
+            assert answer.status_code == 400, answer.text
+            assert "sandbench[cluster]" in answer.text
+            assert http.get("/v1/benchmark_runs").json()["runs"] == []
+    finally:
+        server.stop()

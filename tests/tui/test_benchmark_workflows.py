@@ -9,7 +9,7 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Input, Static, TextArea
 
-from sandbench import secrets
+from sandbench import config, secrets
 from sandbench.engine import Engine
 from sandbench.model.benchmark import BenchmarkRunState, CaseState
 from sandbench.runner.reconcile import reconcile
@@ -233,6 +233,46 @@ async def test_a_run_started_with_options_from_the_dialog(
         assert cell(stats, first, "flaky") == ""
         await pilot.press("t")
         assert cases.display and not stats.display
+
+
+async def test_the_dialog_offers_the_configured_cluster_and_names_a_bad_address(
+    live_app: SandbenchApp, store: Store, engine: Engine
+) -> None:
+    config.set_value("cluster.address", "10.0.0.5:6379")
+    store_scenarios(store, make("here-one", [command("ok", 1.0, "true")]))
+    store.create_benchmark("where", ["here-one"])
+    app = live_app
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_benchmarks(pilot)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, BenchmarkStartScreen), "dialog")
+        dialog = app.screen
+        field = dialog.query_one("#cluster", Input)
+        assert field.value == "10.0.0.5:6379"  # the config's cluster.address
+
+        await type_into(pilot, field, "two words")
+        await pilot.press("ctrl+s")
+        problems = text_of(dialog.query_one("#start-problems"))
+        assert "cluster: 'two words' is not a Ray address" in problems
+        assert field.has_class("invalid") and app.focused is field
+        assert app.screen is dialog and app.benchmark_going is None
+
+        await type_into(pilot, field, "local")  # this one runs here
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is screen, "the dialog to close")
+        await wait_for(
+            pilot,
+            lambda: (
+                app.benchmark_going is None
+                and screen.detail is not None
+                and screen.detail.run.state == BenchmarkRunState.COMPLETED
+            ),
+            "the run to complete",
+            timeout=300,
+        )
+        run = screen.detail.run
+        assert run.settings.cluster is None and run.score == pytest.approx(1.0)
+        assert all(r.node is None for r in store.runs_of_benchmark_run(run.id))
 
 
 # ----------------------------------------------------------------------------- resuming

@@ -22,6 +22,21 @@ from sandbench.model.runs import Solution
 # is a client of the API driving the runs)
 BENCHMARK_SOLUTIONS = (Solution.REFERENCE, Solution.BASELINE, Solution.AGENT)
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # of a variable, and of a secret (secrets.NAME_RE)
+# a Ray address: auto, HOST:PORT, or ray://HOST:PORT (a client's); "local" or empty: here
+RAY_ADDRESS = re.compile(r"auto|(ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):\d{1,5}")
+
+
+def parse_cluster(text: str) -> tuple[str | None, str | None]:
+    """The Ray address to run on (None: here), or the problem with ``text``."""
+    address = text.strip()
+    if address in ("", "local"):
+        return None, None
+    if not RAY_ADDRESS.fullmatch(address):
+        return None, (
+            f"{address!r} is not a Ray address (auto, HOST:PORT or ray://HOST:10001;"
+            " empty or local: here)"
+        )
+    return address, None
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,7 @@ class BenchmarkOptions:
     env: dict[str, str] = field(default_factory=dict)
     secret_env: dict[str, str] = field(default_factory=dict)
     use_cache: bool = True
+    cluster: str | None = None  # a Ray address the cases run on; None: here
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,7 @@ class OptionsForm:
     env: str = ""
     secrets: str = ""
     use_cache: bool = True
+    cluster: str = ""
 
 
 def _count(text: str, what: str, least: int, problems: dict[str, str], key: str) -> int:
@@ -112,7 +129,7 @@ def parse_options(
     form: OptionsForm, *, known_secrets: Collection[str] | None = None
 ) -> tuple[BenchmarkOptions | None, dict[str, str]]:
     """The options, or None and a problem per field (jobs, solution, agent_command,
-    repeats, retries, env, secrets)."""
+    repeats, retries, env, secrets, cluster)."""
     problems: dict[str, str] = {}
     jobs = _count(form.jobs, "jobs", 1, problems, "jobs")
     repeats = _count(form.repeats, "repeats", 1, problems, "repeats")
@@ -134,6 +151,9 @@ def parse_options(
     secret_env, secret_problem = parse_secret_lines(form.secrets, known_secrets)
     if secret_problem:
         problems["secrets"] = secret_problem
+    cluster, cluster_problem = parse_cluster(form.cluster)
+    if cluster_problem:
+        problems["cluster"] = cluster_problem
     if problems:
         return None, problems
     return (
@@ -146,6 +166,7 @@ def parse_options(
             env=env,
             secret_env=secret_env,
             use_cache=form.use_cache,
+            cluster=cluster,
         ),
         {},
     )

@@ -13,6 +13,7 @@ import math
 import os
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,9 +136,11 @@ class BenchmarkRunner:
         env: dict[str, str] | None = None,
         secret_env: dict[str, str] | None = None,
         cluster: str | None = None,
+        on_created: Callable[[BenchmarkRun], None] | None = None,
     ) -> BenchmarkRun:
         """``cluster`` records the address the executor sends cases to, so that a resume
-        goes there again."""
+        goes there again. ``on_created``: told the run once it and its cases are stored
+        (a server answers with it while the cases run)."""
         if jobs < 1:
             raise InvalidInput(f"-j must be at least 1, got {jobs}")
         if repeats < 1:
@@ -195,6 +198,8 @@ class BenchmarkRunner:
             for position, record in positions
             for repeat in range(repeats)
         )
+        if on_created is not None:
+            on_created(run)
         return self._execute(run, capacity)
 
     def resume(

@@ -123,13 +123,14 @@ SOLUTION_TEXT = {
     Solution.BASELINE: "baseline",
     Solution.AGENT: "agent",
 }
-FIELDS = ("solution", "agent_command", "jobs", "repeats", "retries", "env", "secrets")
+FIELDS = ("solution", "agent_command", "jobs", "repeats", "retries", "cluster", "env", "secrets")
 FIELD_LABEL = {
     "solution": "solution",
     "agent_command": "agent command",
     "jobs": "jobs",
     "repeats": "repeats",
     "retries": "retries",
+    "cluster": "cluster",
     "env": "env",
     "secrets": "secrets",
 }
@@ -138,6 +139,7 @@ WIDGET = {
     "jobs": "#jobs",
     "repeats": "#repeats",
     "retries": "#retries",
+    "cluster": "#cluster",
     "env": "#env",
     "secrets": "#secrets",
 }
@@ -219,6 +221,13 @@ class BenchmarkStartScreen(Modal):
                 yield Input(defaults.repeats, id="repeats", classes="count")
                 yield Label("retries", classes="start-label-short")
                 yield Input(defaults.retries, id="retries", classes="count")
+            with Horizontal(classes="start-row"):
+                yield Label("cluster", classes="start-label")
+                yield Input(
+                    value=defaults.cluster,
+                    placeholder="here; or a Ray address: auto, HOST:PORT, ray://HOST:10001",
+                    id="cluster",
+                )
             yield Checkbox(
                 "reuse an identical earlier run's result (not with repeats)",
                 defaults.use_cache,
@@ -266,6 +275,7 @@ class BenchmarkStartScreen(Modal):
             env=self.query_one("#env", TextArea).text,
             secrets=self.query_one("#secrets", TextArea).text,
             use_cache=self.query_one(Checkbox).value,
+            cluster=text("#cluster"),
         )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -287,6 +297,11 @@ class BenchmarkStartScreen(Modal):
             self.query_one(WIDGET[first]).focus()
 
 
-def start_defaults(jobs: int, retries: int, agent_command: str = "") -> OptionsForm:
-    """What the start dialog shows first: -j and retries from the config, the reference."""
-    return OptionsForm(jobs=str(jobs), retries=str(retries), agent_command=agent_command)
+def start_defaults(
+    jobs: int, retries: int, agent_command: str = "", cluster: str | None = None
+) -> OptionsForm:
+    """What the start dialog shows first: -j, retries and the cluster from the config, the
+    reference."""
+    return OptionsForm(
+        jobs=str(jobs), retries=str(retries), agent_command=agent_command, cluster=cluster or ""
+    )

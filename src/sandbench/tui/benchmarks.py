@@ -702,7 +702,12 @@ class BenchmarksScreen(KeyedScreen):
                     known: list[str] | None = workbench.secret_names()
                 except Exception:  # an unreadable secrets file: the run's checks say so
                     known = None
-                defaults = start_defaults(jobs, retries, self.sandbench.last_agent_command)
+                defaults = start_defaults(
+                    jobs,
+                    retries,
+                    self.sandbench.last_agent_command,
+                    workbench.benchmark_cluster(),
+                )
                 self.post_message(StartDefaultsLoaded(benchmark_id, name, defaults, known))
         finally:
             self.app.call_from_thread(self._opened)

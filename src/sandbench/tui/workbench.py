@@ -39,6 +39,7 @@ from sandbench.runner import Runner, retention
 from sandbench.runner.benchmark_comparison import BenchmarkComparison, compare_benchmark_runs
 from sandbench.runner.benchmark_options import BenchmarkOptions, resume_refusal
 from sandbench.runner.benchmark_runs import BenchmarkRunner, scenario_stats
+from sandbench.runner.case_executors import executor_for
 from sandbench.runner.comparison import RunComparison, compare_attempts, compare_runs
 from sandbench.runner.events import EventBus
 from sandbench.runner.solutions import HandOver
@@ -590,6 +591,13 @@ class Workbench:
         except SandbenchError:
             return config_module.Config().concurrency
 
+    def benchmark_cluster(self) -> str | None:
+        """Where benchmark runs go by default: the config's ``cluster.address``."""
+        try:
+            return config_module.load().cluster.address
+        except SandbenchError:
+            return None
+
     @property
     def benchmark_running(self) -> bool:
         """A benchmark run started through this workbench is going."""
@@ -602,7 +610,7 @@ class Workbench:
         No ``options``: the reference, -j and retries from the config, with the cache."""
         if options is None:
             options = BenchmarkOptions(jobs=self.benchmark_jobs(), retries=self.benchmark_retries())
-        with self._benchmark(benchmark_id) as runner:
+        with self._benchmark(benchmark_id, options.cluster) as runner:
             return runner.run(
                 benchmark_id,
                 jobs=options.jobs,
@@ -614,24 +622,29 @@ class Workbench:
                 retries=options.retries,
                 env=options.env or None,
                 secret_env=options.secret_env or None,
+                cluster=options.cluster,
             )
 
     def resume_benchmark(self, benchmark_run_id: str) -> BenchmarkRun:
         """Go on with an interrupted or canceled benchmark run, under the same id, as it was
         asked for (blocks until done)."""
-        with self._benchmark(benchmark_run_id) as runner:
+        cluster = self.store.get_benchmark_run(benchmark_run_id).settings.cluster
+        with self._benchmark(benchmark_run_id, cluster) as runner:
             return runner.resume(benchmark_run_id)
 
     @contextlib.contextmanager
-    def _benchmark(self, what: str) -> Iterator[BenchmarkRunner]:
+    def _benchmark(self, what: str, cluster: str | None = None) -> Iterator[BenchmarkRunner]:
+        """One benchmark run at a time; ``cluster``: its cases go to that Ray cluster."""
         with self._benchmark_lock:
             if self._benchmark_runner is not None:
                 raise Conflict("a benchmark run is already going; cancel it first")
-            self._benchmark_runner = BenchmarkRunner(self.runner)
+            executor = executor_for(cluster)
+            self._benchmark_runner = BenchmarkRunner(self.runner, executor)
             runner = self._benchmark_runner
         try:
             yield runner
         finally:
+            executor.close()
             with self._benchmark_lock:
                 self._benchmark_runner = None
 

@@ -68,4 +68,9 @@ def complete(request: Request, run_id: str) -> dict[str, Any]:
 
 @router.post("/{run_id}/cancel")
 def cancel(request: Request, run_id: str) -> dict[str, Any]:
+    from sandbench.api.routers.benchmarks import DRIVEN
+
+    driving = DRIVEN.get(run_id)
+    if driving is not None:  # a cluster run this server drives: no new case starts
+        driving.cancel()
     return views.benchmark_run(benchmark_runs.cancel_external(context(request).runner, run_id))

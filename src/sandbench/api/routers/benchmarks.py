@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
+from sandbench import config
 from sandbench.api import views
-from sandbench.api.context import blocking
+from sandbench.api.context import ApiContext, blocking
 from sandbench.api.errors import ApiError
 from sandbench.api.requests import Body, context, once, page_body, parse
 from sandbench.api.routers.scenarios import RunProfile
-from sandbench.model.benchmark import BENCHMARK_EXTRAS
+from sandbench.model.benchmark import BENCHMARK_EXTRAS, BenchmarkRun
 from sandbench.runner import benchmark_runs
+from sandbench.runner.benchmark_runs import BenchmarkRunner
+from sandbench.runner.case_executors import executor_for
 from sandbench.store import Page
 
 router = APIRouter(prefix="/v1/benchmarks", tags=["benchmarks"])
@@ -42,6 +47,9 @@ class StartRun(Body):
     metadata: dict[str, str] | None = None
     run_name: str | None = None
     run_profile: RunProfile | None = Field(default=None, alias="runProfile")
+    # sandbench's own: a Ray address (auto, HOST:PORT, ray://HOST:10001) to run every case
+    # on, driven by this server instead of the client; "local": the client drives (Runloop)
+    cluster_address: str | None = None
 
 
 @router.post("")
@@ -97,8 +105,56 @@ async def start_run(request: Request) -> dict[str, Any]:
             purpose=profile.purpose,
         ).id
 
-    run_id = await once(request, "benchmark_run", make)
+    address = body.cluster_address
+    if address and address != "local":
+        run_id = await once(request, "benchmark_run", lambda: _drive_on_cluster(ctx, body, address))
+    else:
+        run_id = await once(request, "benchmark_run", make)
     return views.benchmark_run(await blocking(ctx.store.get_benchmark_run, run_id))
+
+
+DRIVEN: dict[str, BenchmarkRunner] = {}  # benchmark run id -> the runner driving it here
+
+
+def _drive_on_cluster(ctx: ApiContext, body: StartRun, address: str) -> str:
+    """Start the benchmark run's cases on the cluster in a thread of this server; answer its
+    id once stored. A cluster that cannot be used (no ``sandbench[cluster]`` extra, an
+    unreachable address) raises before anything is stored."""
+    settings = config.load()
+    executor = executor_for(address)
+    profile = body.run_profile or RunProfile()
+    bench = BenchmarkRunner(ctx.runner, executor)
+    created: queue.Queue[str | BaseException] = queue.Queue()
+
+    def stored(run: BenchmarkRun) -> None:
+        DRIVEN[run.id] = bench
+        created.put(run.id)
+
+    def drive() -> None:
+        try:
+            bench.run(
+                body.benchmark_id,
+                jobs=settings.concurrency,
+                retries=settings.retries,
+                env=profile.envVars,
+                secret_env=profile.secrets,
+                triggered_by="api",
+                cluster=address,
+                on_created=stored,
+            )
+        except BaseException as error:  # before the run was stored: the request fails
+            created.put(error)
+        finally:
+            executor.close()
+            for run_id, driving in list(DRIVEN.items()):
+                if driving is bench:
+                    DRIVEN.pop(run_id, None)
+
+    threading.Thread(target=drive, name="api-cluster-benchmark", daemon=True).start()
+    answer = created.get()
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer
 
 
 @router.get("/{benchmark_id}")
