@@ -5,6 +5,9 @@
 Two engines on one private Podman service in one throwaway SANDBENCH_HOME, the only
 difference their config; every round does both, the order swapped every other round (ABBA),
 so load from other work on the machine hits both alike. Read the ratio on/off.
+
+``SANDBENCH_BENCH_ISOLATION_SWITCH=user_namespaces`` compares that switch instead (the
+other config keys at their defaults in both engines).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from bench_engine import (
 
 ROUNDS = int(os.environ.get("SANDBENCH_BENCH_ISOLATION_ROUNDS", "10"))
 EXECS = int(os.environ.get("SANDBENCH_BENCH_ISOLATION_EXECS", "10"))
+SWITCH = os.environ.get("SANDBENCH_BENCH_ISOLATION_SWITCH", "isolation")
 
 
 def one(engine: Any, scenario: Any, times: dict[str, list[float]]) -> None:
@@ -57,8 +61,8 @@ def measure(home: Path) -> dict[str, Any]:
     store = open_store()
     connection = start_service(home)
     engines = {
-        "on": Engine(store, Config(isolation=True), connection=connection),
-        "off": Engine(store, Config(isolation=False), connection=connection),
+        "on": Engine(store, Config.model_validate({SWITCH: True}), connection=connection),
+        "off": Engine(store, Config.model_validate({SWITCH: False}), connection=connection),
     }
     times: dict[str, dict[str, list[float]]] = {
         mode: {"create": [], "exec": [], "suspend": [], "resume": []} for mode in engines
@@ -82,7 +86,7 @@ def measure(home: Path) -> dict[str, Any]:
 
 
 def report(results: dict[str, Any]) -> None:
-    print(f"\nisolation on vs off, {results['rounds']} rounds (ABBA), p50 / p95 in ms")
+    print(f"\n{SWITCH} on vs off, {results['rounds']} rounds (ABBA), p50 / p95 in ms")
     for what in ("create", "exec", "suspend", "resume"):
         on, off = results["on"][what], results["off"][what]
         print(
@@ -90,10 +94,10 @@ def report(results: dict[str, Any]) -> None:
             f"   off {off['p50_ms']:7.1f} / {off['p95_ms']:7.1f}"
             f"   ratio p50 {on['p50_ms'] / off['p50_ms']:.2f}"
         )
-    write_results(results, "isolation")
+    write_results(results, "isolation" if SWITCH == "isolation" else SWITCH)
 
 
 if __name__ == "__main__":
     if ROUNDS < 1:
         raise SystemExit("SANDBENCH_BENCH_ISOLATION_ROUNDS must be >= 1")
-    run_in_temporary_home("isolation", measure, report)
+    run_in_temporary_home(SWITCH, measure, report)

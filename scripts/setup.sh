@@ -4,7 +4,9 @@
 #
 #   1. system packages (Debian/Ubuntu, as root): Podman and what it needs,
 #      qemu-user-static, debootstrap, Python, ...; apt only when one is missing.
-#   2. qemu aarch64 binfmt handler, so arm64 sandboxes run under emulation.
+#   2. qemu aarch64 binfmt handler, so arm64 sandboxes run under emulation;
+#      the `sandbench` subordinate id range in /etc/subuid and /etc/subgid, from
+#      which each sandbox gets a user namespace of its own (engine/userns.py).
 #   3. .venv with `pip install -e '.[dev,cluster]'`, redone only when pyproject.toml
 #      (or the extras) changed since the last install.
 #   4. tests/js/node_modules: Runloop's TypeScript SDK for the client tests,
@@ -26,6 +28,8 @@
 #   SANDBENCH_SKIP_JS=1       skip step 4 (the TypeScript SDK tests then skip)
 #   SANDBENCH_SKIP_HARBOR=1   skip step 5 (the Harbor tests then skip)
 #   SANDBENCH_SETUP_OS_RELEASE  os-release file to read (for testing this script)
+#   SANDBENCH_SETUP_SUBID_DIR   directory holding the subuid/subgid files to edit
+#                             (default /etc; for testing this script)
 #
 # Messages go to stderr, prefixed "setup:". When something cannot be done,
 # the script says what to do and exits non-zero (after doing what it can).
@@ -189,7 +193,32 @@ ensure_binfmt_aarch64() {
     fi
 }
 
+# The range the engine's user namespaces come from (engine/userns.py, DEFAULT_ENTRY):
+# 4096 slots of 65536 ids from 2^30, clear of per-user ranges (from 100000) and of the
+# range Podman suggests for `containers` (from 2^31). An existing entry is left as is.
+subid_entry=sandbench:1073741824:268435456
+
+ensure_subids() {
+    local dir=${SANDBENCH_SETUP_SUBID_DIR:-/etc} file
+    for file in "$dir/subuid" "$dir/subgid"; do
+        if [ -f "$file" ] && grep -q '^sandbench:' "$file"; then
+            continue
+        fi
+        if ! is_root && [ -z "${SANDBENCH_SETUP_SUBID_DIR:-}" ]; then
+            need "$file has no sandbench entry (user namespaces for sandboxes):" \
+                "    echo $subid_entry | sudo tee -a $file" \
+                "or \`sandbench config set user_namespaces false\`"
+            continue
+        fi
+        log "adding $subid_entry to $file"
+        printf '%s\n' "$subid_entry" >>"$file"
+    done
+}
+
 setup_system() {
+    if [ "$(uname -s)" = Linux ] && [ "${SANDBENCH_SKIP_SYSTEM:-}" != 1 ]; then
+        ensure_subids
+    fi
     if [ "${SANDBENCH_SKIP_SYSTEM:-}" = 1 ]; then
         return 0
     fi

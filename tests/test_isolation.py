@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sandbench import secrets
-from sandbench.engine import Engine, isolation
+from sandbench.engine import Engine, isolation, userns
 from sandbench.engine.execs import ExecResult
 from sandbench.model import Sandbox
 from sandbench.model.network import Egress
@@ -320,3 +320,99 @@ def test_no_process_outlives_its_sandbox(engine: Engine, sandbox: Sandbox) -> No
     assert len(survivors()) >= 2
     engine.shutdown(sandbox.id)
     assert survivors() == []
+
+
+# ------------------------------------------------------------------ user namespaces
+
+
+def uid_map(engine: Engine, sandbox: Sandbox) -> tuple[int, int, int]:
+    inside, outside, size = run(engine, sandbox, "cat /proc/self/uid_map").stdout.split()
+    return int(inside), int(outside), int(size)
+
+
+def host_uid_of_pid_1(engine: Engine, sandbox: Sandbox) -> int:
+    """The host's view of the sandbox's PID 1, not what the sandbox says of itself."""
+    pid = engine.client.containers.get(f"sandbench-{sandbox.id}").attrs["State"]["Pid"]
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+
+
+def test_uid_0_inside_is_a_host_range_of_its_own(engine: Engine, store: Store) -> None:
+    first = engine.create(engine.spec_for(scenario("userns-a")))
+    second = engine.create(engine.spec_for(scenario("userns-b")))
+    maps = [uid_map(engine, s) for s in (first, second)]
+    for (inside, outside, size), sandbox in zip(maps, (first, second), strict=True):
+        assert inside == 0 and outside != 0 and size == userns.SLOT
+        assert host_uid_of_pid_1(engine, sandbox) == outside
+        assert store.sandbox_bookkeeping(sandbox.id)["userns_base"] == outside
+    (_, a, size), (_, b, _) = maps
+    assert a + size <= b or b + size <= a, f"ranges overlap: {a} and {b}"
+    # root inside owns its files inside, and on the host they belong to the range
+    assert run(engine, first, "touch /etc/mine && stat -c %u /etc/mine").stdout.strip() == "0"
+    disk_dir = Path(store.sandbox_bookkeeping(first.id)["disk_dir"])
+    assert (disk_dir / "disk/upper/etc/mine").stat().st_uid == a
+
+
+def test_files_stay_writable_across_suspend_and_resume(engine: Engine, store: Store) -> None:
+    sandbox = engine.create(
+        engine.spec_for(
+            scenario("userns-resume", user_parameters={"username": "agent", "uid": 1234})
+        )
+    )
+    base = store.sandbox_bookkeeping(sandbox.id)["userns_base"]
+    assert run(engine, sandbox, "id -u && echo one > mine.txt").stdout == "1234\n"
+    engine.write_file(sandbox.id, "given.txt", "given\n")
+    engine.suspend(sandbox.id)
+    engine.resume(sandbox.id)
+    assert store.sandbox_bookkeeping(sandbox.id)["userns_base"] == base
+    assert uid_map(engine, sandbox)[1] == base
+    after = run(engine, sandbox, "echo two >> mine.txt && echo more >> given.txt && cat mine.txt")
+    assert after.exit_code == 0, after.output
+    assert after.stdout == "one\ntwo\n"
+    as_root = engine.exec(sandbox.id, "echo root >> /etc/motd && chown 1234 /etc/motd", user="0")
+    assert as_root.exit_code == 0, as_root.output
+
+
+def test_a_snapshot_of_a_userns_sandbox_keeps_the_owners_inside(engine: Engine) -> None:
+    from sandbench.model import parse_scenarios
+
+    made = scenario("userns-snap", user_parameters={"username": "agent", "uid": 1234})
+    sandbox = engine.create(engine.spec_for(made))
+    run(engine, sandbox, "echo mine > mine.txt")
+    assert engine.exec(sandbox.id, "echo root > /root-file", user="0").exit_code == 0
+    snapshot = engine.snapshot(sandbox.id, f"userns-{sandbox.id}", lambda line: None)
+    try:
+        data = scenario("from-userns-snap").to_dict()
+        data["environment_parameters"]["snapshot_id"] = snapshot.name
+        restored = engine.create(engine.spec_for(parse_scenarios(data)[0].scenario))
+        owners = run(
+            engine,
+            restored,
+            "stat -c '%u %n' /root-file /etc/passwd /usr/bin/su /workspace/repo/mine.txt",
+        ).stdout.split("\n")
+        assert owners[:4] == [
+            "0 /root-file",
+            "0 /etc/passwd",
+            "0 /usr/bin/su",
+            "1234 /workspace/repo/mine.txt",
+        ]
+        assert uid_map(engine, restored)[1] != 0
+    finally:
+        subprocess.run(["podman", "rmi", "-f", snapshot.image], check=False, capture_output=True)
+
+
+def test_doctor_says_what_the_host_supports(tmp_path: Path) -> None:
+    from sandbench.cli.doctor import FAIL, OK, WARN, userns_check
+
+    off = userns_check(enabled=False, local=True)
+    assert off.status == WARN and "user_namespaces true" in off.fix
+    on = userns_check(enabled=True, local=True)
+    assert on.status == OK, on.detail
+    assert "1073741824" in on.detail or userns.SUBID_NAME in on.detail
+    assert userns_check(enabled=True, local=False).status == FAIL
+    # a host without the range: a clear refusal that names the way out
+    empty = tmp_path / "subid"
+    empty.write_text("someone:100000:65536\n")
+    supported, reason = userns.support(empty, empty)
+    assert not supported
+    assert "sandbench" in reason and "scripts/setup.sh" in reason

@@ -71,6 +71,12 @@ class Config(BaseModel):
         " each sandbox's own, and the host's services walled off from sandboxes (iptables)."
         " Turn off only to compare its cost or on a host without iptables; `doctor` says which.",
     )
+    user_namespaces: bool = Field(
+        default=True,
+        description="Give each new sandbox a user namespace: its uid 0 is an unprivileged host"
+        " uid of a range of its own (from the `sandbench` entry of /etc/subuid and /etc/subgid)."
+        " A host that cannot (`doctor` says) refuses sandboxes until this is off.",
+    )
     oci_runtime: str | None = Field(
         default=None, description="OCI runtime override (runc, crun). Unset: detect one that works."
     )

@@ -12,7 +12,7 @@ from podman import PodmanClient
 from sandbench import config as config_module
 from sandbench import paths
 from sandbench.cli.output import emit_json, table
-from sandbench.engine import aliases, disk, host, images, isolation, service, usage
+from sandbench.engine import aliases, disk, host, images, isolation, service, usage, userns
 from sandbench.engine.arch import EMULATION_FIX, emulation_available, host_arch
 from sandbench.engine.service import Connection, connect
 from sandbench.model.scenario import Architecture
@@ -130,7 +130,13 @@ def run_checks() -> list[Check]:
                     "run sandbench on the Podman host",
                 )
             )
-        checks.extend(isolation_checks(enabled=cfg.isolation, local=connection.local))
+        checks.extend(
+            isolation_checks(
+                enabled=cfg.isolation,
+                local=connection.local,
+                user_namespaces=cfg.user_namespaces,
+            )
+        )
         ulimits = ", ".join(f"{u['Name']}={u['Soft']}" for u in found.ulimits)
         checks.append(
             Check(
@@ -171,7 +177,31 @@ def run_checks() -> list[Check]:
     return checks
 
 
-def isolation_checks(*, enabled: bool, local: bool) -> list[Check]:
+def userns_check(*, enabled: bool, local: bool) -> Check:
+    """Whether new sandboxes get a user namespace, and whether this host can give them one:
+    a host that cannot refuses sandboxes until the switch is off, never runs them without."""
+    if not enabled:
+        return Check(
+            "user namespaces",
+            WARN,
+            "off (config `user_namespaces = false`): uid 0 in a new sandbox is uid 0 on the host",
+            "`sandbench config set user_namespaces true`",
+        )
+    if not local:
+        return Check("user namespaces", FAIL, "remote Podman: cannot idmap its image layers")
+    supported, reason = userns.support()
+    if not supported:
+        return Check(
+            "user namespaces",
+            FAIL,
+            f"cannot: {reason}; new sandboxes are refused",
+            "fix that, or `sandbench config set user_namespaces false` (uid 0 inside is then"
+            " uid 0 on the host)",
+        )
+    return Check("user namespaces", OK, reason)
+
+
+def isolation_checks(*, enabled: bool, local: bool, user_namespaces: bool = True) -> list[Check]:
     """How far a sandbox is kept from the host and from other sandboxes (README: threat
     model): the network wall, user namespaces, a stronger runtime."""
     checks: list[Check] = []
@@ -208,13 +238,7 @@ def isolation_checks(*, enabled: bool, local: bool) -> list[Check]:
                     f" network per sandbox; host wall (iptables {isolation.CHAIN}) {state}",
                 )
             )
-    checks.append(
-        Check(
-            "user namespaces",
-            WARN,
-            "not used: uid 0 in a sandbox is uid 0 on the host (see README, threat model)",
-        )
-    )
+    checks.append(userns_check(enabled=user_namespaces, local=local))
     stronger = isolation.stronger_runtimes()
     checks.append(
         Check(

@@ -6,19 +6,26 @@ a sparse ext4 file of exactly the preset's size, loop-mounted. Writing past the 
 in the container ends in ENOSPC inside that file; the host never loses more than the preset.
 The container is created with the merged directory as its rootfs (``podman create --rootfs``).
 
-Layout of a sandbox's directory (kept 0700: the upper layer may hold setuid files)::
+Layout of a sandbox's directory (kept 0700, owned by the range's root with a user namespace:
+the upper layer may hold setuid files)::
 
     disk.img      the writable layer's ext4 file; survives release() (suspend), not destroy()
     disk/         its mount point: upper/ and work/ of the overlay, meta/ (see bind_mounts())
     rootfs/       the overlay's merged directory, the container's rootfs
     image.id      the image id pinned at first prepare(): the upper layer only fits that lower
     lower.held    present while this directory holds one `podman image mount` reference
+    layers/       with a user namespace: idmapped mounts of the image's layers, the lower
+    userns        with a user namespace: the base of the sandbox's id range (``userns``)
     owner         pid and start time of the process that prepared it (release_stale() skips
                   directories whose owner is alive)
     .lock         flock serialising prepare/release across processes
 
 Each directory also owns a never-started "pin" container of its image (label PIN_LABEL), so
 that `podman rmi` / `podman image prune` cannot delete the lower layer under it.
+
+With a user namespace (``userns.Range``) the lower is not `podman image mount` (itself an
+overlay, which cannot be idmapped) but the image's layer directories, each idmapped into the
+range; the upper layer and what the host writes on the disk belong to the range too.
 
 Root only: loop mounts and ``podman image mount`` need it.
 """
@@ -28,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -36,6 +44,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbench.engine import userns
 from sandbench.engine.errors import EngineError
 
 GIB = 1024**3
@@ -44,6 +53,11 @@ _DISK_MNT = "disk"
 _ROOTFS = "rootfs"
 _IMAGE_ID = "image.id"
 _LOWER_HELD = "lower.held"
+_LAYERS = "layers"
+# With a user namespace the runtime resolves the rootfs and meta paths as the range's root,
+# which cannot pass the private (0700) data directory: each sandbox directory is also bound
+# under here, behind directories anyone may pass through but not list.
+DOORS = Path("/run/sandbench/doors")
 _LOCK = ".lock"
 _OWNER = "owner"
 _LABEL = "sandbench"
@@ -65,10 +79,12 @@ _EXT4_OPTS = "loop,discard,nosuid,nodev,noatime"
 _TIMEOUT = 120
 
 
-def _run(*cmd: str, timeout: float = _TIMEOUT) -> str:
+def _run(*cmd: str, timeout: float = _TIMEOUT, cwd: Path | None = None) -> str:
     """Run a host command; its failure is an EngineError carrying the command's stderr."""
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd
+        )
     except FileNotFoundError as exc:
         raise EngineError(f"`{cmd[0]}` is not installed: {exc}") from exc
     except subprocess.TimeoutExpired as exc:
@@ -155,7 +171,13 @@ class SizedRootfs:
     """
 
     def __init__(
-        self, directory: Path, image: str, size_gib: int, *, hostname: str = "sandbox"
+        self,
+        directory: Path,
+        image: str,
+        size_gib: int,
+        *,
+        hostname: str = "sandbox",
+        ids: userns.Range | None = None,
     ) -> None:
         if size_gib < 1:
             raise EngineError(f"a disk limit must be at least 1 GiB, not {size_gib}")
@@ -167,6 +189,7 @@ class SizedRootfs:
         self.hostname = hostname
         self._disk = self.directory / _DISK_MNT
         self.pin_name = _pin_name(self.directory)
+        self.ids = ids
 
     @property
     def mounted(self) -> bool:
@@ -182,26 +205,55 @@ class SizedRootfs:
         _check_option_path(self.directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o700)
+        if self.ids:  # the runtime, as root of the range, mounts the rootfs and meta files
+            userns.chown_into(self.directory, self.ids)
         with _locked(self.directory):
             _claim(self.directory)
             try:
+                self._check_ids()
                 image_id = self._pinned_image()
                 self._pin(image_id)
                 self._mount_disk()
-                lower = self._hold_lower(image_id)
+                lower = None if self.ids else self._hold_lower(image_id)
                 if not self.mounted:
+                    lower = lower or self._map_layers(image_id)
                     upper, work = self._disk / "upper", self._disk / "work"
-                    upper.mkdir(exist_ok=True)
+                    if not upper.exists():
+                        upper.mkdir()
+                        if self.ids:  # the overlay's root takes its owner from the upper's
+                            userns.chown_into(upper, self.ids)
                     work.mkdir(exist_ok=True)
                     self.rootfs.mkdir(exist_ok=True)
                     opts = f"lowerdir={lower},upperdir={upper},workdir={work}"
-                    _run("mount", "-t", "overlay", "overlay", "-o", opts, str(self.rootfs))
+                    _run(
+                        "mount",
+                        "-t",
+                        "overlay",
+                        "overlay",
+                        "-o",
+                        opts,
+                        str(self.rootfs),
+                        cwd=self.directory,
+                    )
                 self._seed_meta()
+                if self.ids and not _is_mounted(self.door):
+                    for path in (DOORS.parent, DOORS, self.door):
+                        path.mkdir(mode=0o711, exist_ok=True)
+                    _run("mount", "--rbind", str(self.directory), str(self.door))
             except BaseException:
                 with contextlib.suppress(EngineError):
                     _release(self.directory)
                 raise
         return self.rootfs
+
+    @property
+    def door(self) -> Path:
+        return DOORS / self.pin_name
+
+    @property
+    def container_rootfs(self) -> Path:
+        """The path to give the runtime as the rootfs (after prepare())."""
+        return self.door / _ROOTFS if self.ids else self.rootfs
 
     def release(self) -> None:
         """Unmount the overlay, the image and the disk; keep disk.img (the sandbox's files)."""
@@ -218,7 +270,7 @@ class SizedRootfs:
         /run/.containerenv from files under its run root, and they are writable: a container
         could fill the host through them. These replace them with files on the sized disk.
         """
-        meta = self._disk / _META
+        meta = (self.door / _DISK_MNT if self.ids else self._disk) / _META
         return [
             {"type": "bind", "source": str(meta / name), "target": target}
             for name, target in _META_FILES.items()
@@ -228,6 +280,7 @@ class SizedRootfs:
         """release(), then delete the directory with its disk.img: the sandbox's files are gone."""
         self.release()
         _remove_pin(self.pin_name)
+        userns.release(self.directory)
         if self.disk_img.exists() and _loop_devices(self.disk_img):
             raise EngineError(
                 f"{self.disk_img} is still in use by a process (a container still running?);"
@@ -253,6 +306,44 @@ class SizedRootfs:
         if not _is_mounted(self._disk):
             raise EngineError(f"the disk of {self.directory} is not mounted (call prepare())")
         return os.statvfs(self._disk)
+
+    def _check_ids(self) -> None:
+        """A disk holds the ids of the range it was made with: never mount it with another
+        (or with none: its files would belong to no one inside)."""
+        made = userns.recorded(self.directory)
+        if made != self.ids and (made is not None or self.disk_img.exists()):
+            had = f"user-namespace range {made.base}" if made else "no user namespace"
+            want = f"range {self.ids.base}" if self.ids else "none"
+            raise EngineError(
+                f"the disk in {self.directory} was made with {had}, not {want}: its files"
+                " would be owned by the wrong ids"
+            )
+
+    def _map_layers(self, image_id: str) -> str:
+        """Idmap each of the image's layer directories into the range; return the overlay's
+        lowerdir (relative to the sandbox directory: short, whatever the layer count)."""
+        try:
+            data = json.loads(
+                _run(
+                    "podman", "image", "inspect", "--format", "{{json .GraphDriver.Data}}", image_id
+                )
+            )
+        except (EngineError, ValueError) as exc:
+            raise EngineError(f"cannot find the layers of image {self.image}: {exc}") from exc
+        layers = [data["UpperDir"], *(p for p in (data.get("LowerDir") or "").split(":") if p)]
+        _unmap_layers(self.directory)
+        root = self.directory / _LAYERS
+        root.mkdir(exist_ok=True)
+        assert self.ids is not None
+        with userns.namespace_fd(self.ids) as fd:
+            for index, layer in enumerate(layers):
+                target = root / str(index)
+                target.mkdir(exist_ok=True)
+                try:
+                    userns.idmapped_bind(Path(layer), target, fd)
+                except OSError as exc:
+                    raise EngineError(f"cannot idmap the image layer {layer}: {exc}") from exc
+        return ":".join(f"{_LAYERS}/{index}" for index in range(len(layers)))
 
     def _pinned_image(self) -> str:
         """The image id this disk was first built on: a retagged image must not slide under it."""
@@ -312,6 +403,9 @@ class SizedRootfs:
             if not (meta / name).exists():
                 (meta / name).write_text(text)
         (meta / "resolv.conf").write_text(_host_resolv_conf())
+        if self.ids is not None:  # root inside may edit them, as without a namespace
+            for path in (meta, *(meta / name for name in _META_FILES)):
+                userns.chown_into(path, self.ids)
 
     def _create_disk(self) -> None:
         """A sparse file formatted ext4, renamed into place only once complete."""
@@ -402,8 +496,10 @@ def _release(directory: Path) -> None:
     """Unmount overlay, image, then disk; try every step, report every failure."""
     errors: list[str] = []
     for step in (
+        lambda: _close_door(directory),
         lambda: _umount(directory / _ROOTFS),
         lambda: _release_lower(directory),
+        lambda: _unmap_layers(directory),
         lambda: _umount(directory / _DISK_MNT),
     ):
         try:
@@ -413,6 +509,26 @@ def _release(directory: Path) -> None:
     (directory / _OWNER).unlink(missing_ok=True)
     if errors:
         raise EngineError(f"releasing the sandbox disk in {directory}: " + "; ".join(errors))
+
+
+def _close_door(directory: Path) -> None:
+    """Unmount the bind of ``directory`` under DOORS, with what it carries."""
+    door = DOORS / _pin_name(directory)
+    if _is_mounted(door):
+        try:
+            _run("umount", "--recursive", str(door))
+        except EngineError:
+            _run("umount", "--recursive", "--lazy", str(door))
+    with contextlib.suppress(OSError):
+        door.rmdir()
+
+
+def _unmap_layers(directory: Path) -> None:
+    """Unmount the idmapped image layers of ``directory`` (after its overlay)."""
+    root = directory / _LAYERS
+    for mount in reversed(mount_table()):
+        if mount.target.parent == root:
+            _umount(mount.target)
 
 
 def _pin_name(directory: Path) -> str:
@@ -461,6 +577,11 @@ def release_stale(root: Path, keep: Iterable[str] = ()) -> list[Path]:
     }
     with contextlib.suppress(FileNotFoundError):  # a sandbox removed while we walk
         owners.update(held.parent for held in root.rglob(_LOWER_HELD))
+    owners.update(
+        m.target.parent.parent
+        for m in mount_table()
+        if m.target.parent.name == _LAYERS and m.target.is_relative_to(root)
+    )
     cleaned = []
     spared = set(keep)
     for directory in sorted(owners):

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -37,7 +38,7 @@ from podman.errors import NotFound as PodmanNotFound
 from sandbench import config as config_module
 from sandbench import paths, secrets
 from sandbench.config import Config
-from sandbench.engine import agent_client, disk, images, isolation, usage
+from sandbench.engine import agent_client, disk, images, isolation, usage, userns
 from sandbench.engine import host as host_module
 from sandbench.engine.errors import (
     EngineError,
@@ -76,6 +77,7 @@ LAUNCH_TIMEOUT_S = 1800
 MONITOR_INTERVAL_S = 0.5
 TOUCH_INTERVAL_S = 0.25  # activity is recorded at most this often per sandbox
 CLOSE_WAIT_S = 15.0  # close() waits this long, in all, for background work to stop
+AGENT_DIR = "agent"  # in a sandbox's directory: the exec agent's socket
 KEEP_ALIVE = ["sleep", "2147483647"]  # "infinity" is not portable (busybox)
 SHELL = 'if [ -x /bin/bash ]; then exec /bin/bash -c "$1"; fi; exec /bin/sh -c "$1"'
 LIVE = (
@@ -162,6 +164,7 @@ class Engine:
         self._start = process_start(self._pid)
         self._recover = recover
         self._disk_support: tuple[bool, str] | None = None
+        self._userns_support: tuple[bool, str] | None = None
         self._background: list[threading.Thread] = []  # close() waits for these
         # The workspace is fixed when the engine is made, not re-read from the environment
         # later: clean-up must find the disks this engine created.
@@ -293,7 +296,7 @@ class Engine:
 
     def _agent_dir(self, sandbox_id: str) -> Path:
         """The exec agent's socket directory (mounted into the sandbox), beside its disk."""
-        return self._disk_dir(sandbox_id) / "agent"
+        return self._disk_dir(sandbox_id) / AGENT_DIR
 
     def agent_binary(self) -> Path | None:
         """The exec agent for new sandboxes, or None: Podman execs only (turned off, not
@@ -498,6 +501,16 @@ class Engine:
         supported, reason = self._disk_support
         if not supported:
             raise HostCannotEnforce(f"this host cannot enforce disk limits: {reason}")
+        if self.config.user_namespaces:
+            if self._userns_support is None:
+                self._userns_support = userns.support()
+            supported, reason = self._userns_support
+            if not supported:
+                raise HostCannotEnforce(
+                    f"this host cannot give sandboxes user namespaces: {reason}; or turn them"
+                    " off (`sandbench config set user_namespaces false`: uid 0 inside is then"
+                    " uid 0 on the host)"
+                )
 
     # ------------------------------------------------------------------ create
 
@@ -564,20 +577,38 @@ class Engine:
         return self.store.get_sandbox(sandbox.id)
 
     def _start_container(
-        self, sandbox_id: str, spec: SandboxSpec, labels: dict[str, str] | None = None
+        self,
+        sandbox_id: str,
+        spec: SandboxSpec,
+        labels: dict[str, str] | None = None,
+        *,
+        new: bool = True,
     ) -> Any:
-        """Disk mounted, working directory made, container created and started."""
+        """Disk mounted, working directory made, container created and started. A ``new``
+        sandbox gets its user-namespace range here (with the switch on); a resumed one keeps
+        the range its disk was made with, whatever the switch says now."""
+        directory = self._disk_dir(sandbox_id)
+        if new and self.config.user_namespaces:
+            userns.allocate(directory)
         rootfs = self._rootfs_for(sandbox_id, spec)
         merged = rootfs.prepare()
-        workdir = merged / spec.working_directory.lstrip("/")
-        workdir.mkdir(parents=True, exist_ok=True)  # on the sized disk, no exec needed
-        extra_env = self._trust_host_ca(spec, merged)
+        _make_dirs(merged, spec.working_directory, rootfs.ids)  # on the sized disk, no exec
+        extra_env = self._trust_host_ca(spec, merged, rootfs.ids)
         mounts = rootfs.bind_mounts()
-        agent = self._prepare_agent(sandbox_id)
+        agent = self._prepare_agent(sandbox_id, rootfs.ids)
         if agent is not None:
-            mounts += agent_client.mounts(agent, self._agent_dir(sandbox_id))
+            # through the door: the runtime, as the range's root, cannot pass the data dir
+            run_dir = (rootfs.door if rootfs.ids else directory) / AGENT_DIR
+            mounts += agent_client.mounts(agent, run_dir)
         container = self._create_container(
-            sandbox_id, spec, merged, mounts, extra_env, agent=agent is not None, labels=labels
+            sandbox_id,
+            spec,
+            rootfs.container_rootfs,
+            mounts,
+            extra_env,
+            rootfs.ids,
+            agent=agent is not None,
+            labels=labels,
         )
         container.start()
         return container
@@ -615,15 +646,17 @@ class Engine:
         directory is made."""
         try:
             if warm:
-                merged = self._rootfs_for(sandbox_id, spec).rootfs
-                (merged / spec.working_directory.lstrip("/")).mkdir(parents=True, exist_ok=True)
+                rootfs = self._rootfs_for(sandbox_id, spec)
+                _make_dirs(rootfs.rootfs, spec.working_directory, rootfs.ids)
             else:
-                container = self._start_container(sandbox_id, spec)
+                container = self._start_container(sandbox_id, spec, new=not resuming)
                 self.store.update_sandbox(
                     sandbox_id,
                     disk_dir=str(self._disk_dir(sandbox_id)),
                     container_id=container.id,
                 )
+            ids = userns.recorded(self._disk_dir(sandbox_id))  # kept for resume
+            self.store.update_sandbox(sandbox_id, userns_base=ids.base if ids else None)
         except Exception as error:
             self._teardown(sandbox_id, keep_disk=resuming)
             self._transition(
@@ -660,7 +693,7 @@ class Engine:
         self.store.touch_sandbox(sandbox_id)
         self._transition(sandbox_id, SandboxState.RUNNING)
 
-    def _prepare_agent(self, sandbox_id: str) -> Path | None:
+    def _prepare_agent(self, sandbox_id: str, ids: userns.Range | None) -> Path | None:
         """The agent binary to mount, its socket directory made (root's alone: a sandbox
         user must not reach the agent, which runs as root) and a stale socket gone."""
         run_dir = self._agent_dir(sandbox_id)
@@ -669,6 +702,8 @@ class Engine:
             shutil.rmtree(run_dir, ignore_errors=True)  # no agent: execs go through Podman
             return None
         run_dir.mkdir(mode=0o700, exist_ok=True)
+        if ids is not None:  # the agent is the sandbox's root: the range's root outside
+            userns.chown_into(run_dir, ids)
         (run_dir / agent_client.SOCKET_NAME).unlink(missing_ok=True)
         return agent
 
@@ -694,7 +729,9 @@ class Engine:
         given = {var: values[name] for var, name in spec.secret_env.items() if name in values}
         return {"SANDBENCH_WORKDIR": spec.working_directory, **given, **(env or {})}
 
-    def _trust_host_ca(self, spec: SandboxSpec, merged: Path) -> dict[str, str]:
+    def _trust_host_ca(
+        self, spec: SandboxSpec, merged: Path, ids: userns.Range | None
+    ) -> dict[str, str]:
         """Behind a TLS-intercepting proxy the host trusts a CA the image does not: give a
         networked sandbox the host's bundle (in its own disk) so pip, uv and curl work."""
         bundle = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -708,6 +745,8 @@ class Engine:
             return {}
         target.unlink(missing_ok=True)  # may be a symlink into the read-only image
         shutil.copyfile(bundle, target)
+        if ids is not None:
+            userns.chown_into(target, ids)
         path = "/etc/ssl/certs/ca-certificates.crt"
         return {"SSL_CERT_FILE": path, "REQUESTS_CA_BUNDLE": path, "PIP_CERT": path}
 
@@ -718,6 +757,7 @@ class Engine:
         merged: Path,
         mounts: list[dict[str, Any]],
         extra_env: dict[str, str],
+        ids: userns.Range | None,
         *,
         agent: bool,
         labels: dict[str, str] | None = None,
@@ -734,8 +774,12 @@ class Engine:
         }
         with contextlib.suppress(PodmanNotFound, APIError):  # a leftover from a crash
             self.client.containers.get(f"sandbench-{sandbox_id}").remove(force=True)
+        mapped: dict[str, Any] = {}
+        if ids is not None:  # libpod wants the mode "private" with explicit mappings
+            mapped = {"userns_mode": "private", "idmappings": ids.podman()}
         return self.client.containers.create(
             **self._isolation_options(sandbox_id, spec, labels),
+            **mapped,
             image=None,
             rootfs=str(merged),
             command=agent_client.boot_command(KEEP_ALIVE) if agent else KEEP_ALIVE,
@@ -1003,6 +1047,10 @@ class Engine:
         target = path if path.startswith("/") else f"{spec.working_directory}/{path}"
         directory, _, name = target.rpartition("/")
         directory = directory or "/"
+        ids = self._ids(sandbox.id)
+        if ids is not None:
+            self._write_mapped(sandbox.id, spec, target, data, mode, ids)
+            return
         buffer = BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as archive:
             info = tarfile.TarInfo(name)
@@ -1024,6 +1072,39 @@ class Engine:
                 raise EngineError(
                     f"could not write {target} in sandbox {sandbox.id}: {made.output.strip()}"
                 )
+
+    def _write_mapped(
+        self, sandbox_id: str, spec: SandboxSpec, target: str, data: bytes, mode: int,
+        ids: userns.Range,
+    ) -> None:  # fmt: skip
+        """write_file in a sandbox with a user namespace: straight into its root, resolved
+        inside it (see ``userns.write_file``)."""
+        rootfs = self._rootfs_for(sandbox_id, spec)
+        owner = (spec.user.uid if spec.user is not None else 0, 0)
+        with self._activity(sandbox_id):
+            try:
+                userns.write_file(rootfs.rootfs, target, data, mode, owner, ids)
+                return
+            except FileNotFoundError:
+                pass  # the directory is missing: make it as the sandbox's user, then once more
+            except OSError as error:
+                raise EngineError(
+                    f"could not write {target} in sandbox {sandbox_id}: {error}"
+                ) from None
+            directory = target.rpartition("/")[0] or "/"
+            made = self.execs.run(
+                sandbox_id,
+                self._container_name(sandbox_id),
+                ["mkdir", "-p", directory],
+                user=self._user(spec),
+            )
+            try:
+                userns.write_file(rootfs.rootfs, target, data, mode, owner, ids)
+            except OSError as error:
+                raise EngineError(
+                    f"could not write {target} in sandbox {sandbox_id}:"
+                    f" {made.output.strip() or error}"
+                ) from None
 
     @podman_errors_are_engine_errors
     def read_file(self, sandbox_id: str, path: str) -> bytes:
@@ -1173,12 +1254,19 @@ class Engine:
         sandbox = self.store.get_sandbox(sandbox_id)
         return None if sandbox.spec is None else self._rootfs_for(sandbox_id, sandbox.spec)
 
+    def _ids(self, sandbox_id: str) -> userns.Range | None:
+        """The sandbox's user-namespace range (None: made without one), as its disk
+        directory records it: that holds for a warm sandbox with no store row yet, and
+        between the range's allocation and the row's update (the row keeps a copy)."""
+        return userns.recorded(self._disk_dir(sandbox_id))
+
     def _rootfs_for(self, sandbox_id: str, spec: SandboxSpec) -> disk.SizedRootfs:
         return disk.SizedRootfs(
             self._disk_dir(sandbox_id),
             spec.image,
             spec.resources.disk_gib,
             hostname=_hostname(sandbox_id),
+            ids=self._ids(sandbox_id),
         )
 
     # ------------------------------------------------------------------ health and policy
@@ -1419,26 +1507,28 @@ class Engine:
                     'CMD ["sleep", "infinity"]',
                 ]
                 args = [arg for change in changes for arg in ("--change", change)]
-                tar = subprocess.Popen(
-                    ["tar", "-C", str(merged), "-c", "."], stdout=subprocess.PIPE
-                )
-                progress(f"importing {sandbox.id}'s disk as {tag}")
-                result = subprocess.run(
-                    [
-                        *images.podman_cli(self.connection.uri),
-                        "import",
-                        "--arch",
-                        images.OCI_ARCH[sandbox.architecture],
-                        *args,
-                        "-",
-                        tag,
-                    ],
-                    stdin=tar.stdout,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                tar.wait()
+                with tempfile.TemporaryDirectory(prefix="sandbench-snapshot-") as tmp:
+                    maps = userns.tar_maps(merged, rootfs.ids, Path(tmp)) if rootfs.ids else []
+                    tar = subprocess.Popen(
+                        ["tar", "-C", str(merged), *maps, "-c", "."], stdout=subprocess.PIPE
+                    )
+                    progress(f"importing {sandbox.id}'s disk as {tag}")
+                    result = subprocess.run(
+                        [
+                            *images.podman_cli(self.connection.uri),
+                            "import",
+                            "--arch",
+                            images.OCI_ARCH[sandbox.architecture],
+                            *args,
+                            "-",
+                            tag,
+                        ],
+                        stdin=tar.stdout,
+                        capture_output=True,
+                        text=True,
+                        check=False,
+                    )
+                    tar.wait()
             finally:
                 if container is not None and not sandbox.paused:
                     container.unpause()
@@ -1477,6 +1567,17 @@ def _status(pid: int) -> str:
     except OSError:
         pass
     return ""
+
+
+def _make_dirs(root: Path, path: str, ids: userns.Range | None) -> None:
+    """``mkdir -p`` of ``path`` under ``root``; what is made belongs to root inside."""
+    current = root
+    for part in Path(path.lstrip("/")).parts:
+        current = current / part
+        if not current.exists():
+            current.mkdir()
+            if ids is not None:
+                userns.chown_into(current, ids)
 
 
 def _hostname(sandbox_id: str) -> str:

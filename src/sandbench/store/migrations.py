@@ -351,6 +351,12 @@ V8_CLUSTER = """
 ALTER TABLE scenario_runs ADD COLUMN node TEXT;
 """
 
+# The user-namespace range of a sandbox (engine/userns.py): its disk holds ids shifted into it,
+# so a suspended sandbox resumes with the same one. NULL: made without a user namespace.
+V9_SANDBOX_USERNS = """
+ALTER TABLE sandboxes ADD COLUMN userns_base INTEGER;
+"""
+
 MIGRATIONS: list[str] = [
     V1_SCENARIOS,
     V2_RUNS,
@@ -360,6 +366,7 @@ MIGRATIONS: list[str] = [
     V6_LOCAL_API,
     V7_TRUSTED_BENCHMARKS,
     V8_CLUSTER,
+    V9_SANDBOX_USERNS,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -30,6 +30,7 @@ _UPDATABLE = {
     "name",
     "container_id",
     "disk_dir",
+    "userns_base",
     "launch_output",
     "failure_detail",
     "paused",
@@ -233,9 +234,10 @@ class SandboxStore(Database):
         )
 
     def sandbox_bookkeeping(self, sandbox_id: str) -> sqlite3.Row:
-        """Columns the engine keeps for itself (disk dir, owner, watcher)."""
+        """Columns the engine keeps for itself (disk dir, owner, watcher, id range)."""
         row = self.conn.execute(
-            "SELECT disk_dir, owner_pid, owner_start, watcher_pid, keep_alive_from_ms"
+            "SELECT disk_dir, owner_pid, owner_start, watcher_pid, keep_alive_from_ms,"
+            " userns_base"
             " FROM sandboxes WHERE id = ?",
             [sandbox_id],
         ).fetchone()
