@@ -187,6 +187,19 @@ def stop_cluster(nodes: list[subprocess.Popen[bytes]], temp_dir: Path) -> None:
         os.kill(int(pid), signal.SIGKILL)
 
 
+def report_dispatch(results: dict[str, Any], here: list[float], there: list[float]) -> None:
+    results["dispatch"] = {
+        "cases": N,
+        "here_s_per_case": min(here),
+        "cluster_s_per_case": min(there),
+        "ratio": min(there) / min(here),
+    }
+    print(
+        f"dispatch: {N} trivial cases, {2 * SLOTS} at once: here {min(here):.2f} s/case,"
+        f" cluster {min(there):.2f} s/case, ratio {min(there) / min(here):.2f}x"
+    )
+
+
 def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="sandbench-bench-cluster-"))
     os.environ["SANDBENCH_HOME"] = str(base / "head")
@@ -207,8 +220,9 @@ def main() -> int:
             store.import_scenarios([ParsedScenario(parse_scenarios(d)[0].scenario) for d in docs])
             store.create_benchmark("trivial", [d["name"] for d in docs])
             executor = ClusterExecutor(address)
-            here, there = [], []
-            for _ in range(REPEAT):
+            here: list[float] = []
+            there: list[float] = []
+            for _ in range(REPEAT):  # REPEAT=0: the scheduler's throughput alone
                 start = time.perf_counter()
                 run = BenchmarkRunner(runner).run("trivial", jobs=2 * SLOTS, use_cache=False)
                 here.append((time.perf_counter() - start) / N)
@@ -219,16 +233,8 @@ def main() -> int:
                 )
                 there.append((time.perf_counter() - start) / N)
                 assert run.ok_cases == N, run.notes
-            results["dispatch"] = {
-                "cases": N,
-                "here_s_per_case": min(here),
-                "cluster_s_per_case": min(there),
-                "ratio": min(there) / min(here),
-            }
-            print(
-                f"dispatch: {N} trivial cases, {2 * SLOTS} at once: here {min(here):.2f} s/case,"
-                f" cluster {min(there):.2f} s/case, ratio {min(there) / min(here):.2f}x"
-            )
+            if here:
+                report_dispatch(results, here, there)
 
             many = [trivial(f"many-{i}") for i in range(CASES)]
             store.import_scenarios([ParsedScenario(parse_scenarios(d)[0].scenario) for d in many])
