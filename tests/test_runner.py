@@ -221,6 +221,9 @@ def test_secret_never_reaches_store_output_or_export(runner: Runner, store: Stor
     assert value not in output and "token=***" in output
     exported = eval_jsonl(store, [run])
     assert value not in exported
+    assert run.sandbox_id is not None  # removed in the background: wait for it to go
+    ended = {SandboxState.SHUTDOWN, SandboxState.FAILURE}
+    runner.engine.wait_for(run.sandbox_id, ended, timeout=60)
     store.close()
     for path in paths.data_dir().rglob("*"):
         if path.is_file() and path.suffix != ".img":

@@ -68,6 +68,8 @@ class Target:
     creating: int = 0
     failures: int = 0
     last_error: str = ""
+    idle_s: float | None = None  # a target added for a while (a benchmark's): dropped
+    last_claim: float = field(default_factory=time.monotonic)  # after this long unclaimed
 
 
 @dataclass
@@ -110,9 +112,9 @@ class WarmPool:
     def __init__(self, engine: Engine, sizes: dict[str, int]) -> None:
         self._engine = engine
         self._lock = threading.Lock()
-        self._wake = threading.Event()
+        self._wake = threading.Condition(self._lock)
         self._image_ids: dict[str, tuple[str | None, float]] = {}
-        self._thread: threading.Thread | None = None
+        self._builders: list[threading.Thread] = []
         self.targets = [
             Target(
                 name,
@@ -172,10 +174,12 @@ class WarmPool:
             return None
         with self._lock:
             for target in self.targets:
+                if target.key == key:
+                    target.last_claim = time.monotonic()
                 if target.key == key and target.ready:
                     sandbox_id = target.ready.pop(0)
                     self.claims += 1
-                    self._wake.set()  # make another
+                    self._wake.notify_all()  # make another
                     return sandbox_id, key
         self.misses += 1
         return None
@@ -186,20 +190,90 @@ class WarmPool:
 
     # ------------------------------------------------------------------ refill
 
-    def start(self) -> None:
-        """Begin filling (in the background; close() of the engine waits for it)."""
-        if not self.targets or self._thread is not None:
+    def start(self, builders: int = 1) -> None:
+        """Begin filling with up to ``builders`` sandboxes made at once (in the background;
+        close() of the engine waits for them)."""
+        if not self.targets:
             return
-        self._thread = self._engine.in_background("warm-pool", self._refill_loop)
+        with self._lock:
+            self._builders = [t for t in self._builders if t.is_alive()]
+            wanted = builders - len(self._builders)
+        for _ in range(wanted):
+            thread = self._engine.in_background("warm-pool", self._refill_loop)
+            with self._lock:
+                self._builders.append(thread)
+
+    def add_target(self, spec: SandboxSpec, size: int, *, idle_s: float = 30.0) -> PoolKey | None:
+        """Keep ``size`` warm sandboxes of ``spec``'s key (a benchmark's cases' key, sized to
+        its jobs) until none is claimed for ``idle_s``; then the target and its warm sandboxes
+        go, so a long-lived process does not hold them after the benchmark. None: ``spec``
+        cannot be served warm. Builders are started to match ``size`` (at most 2: creation
+        competes with the cases for the host's CPUs)."""
+        key = self.key_for(spec)
+        if key is None:
+            return None
+        # nothing of any one sandbox's: what fixes the key, the rest as pool_spec has it
+        warm = pool_spec(spec.image, ResourceSize.X_SMALL, spec.architecture).model_copy(
+            update={
+                "resources": spec.resources,
+                "pids_limit": spec.pids_limit,
+                "network": spec.network,
+            }
+        )
+        with self._lock:
+            for target in self.targets:
+                if target.key == key:
+                    target.size = max(target.size, size)
+                    target.last_claim = time.monotonic()
+                    if target.idle_s is not None:
+                        target.idle_s = max(target.idle_s, idle_s)
+                    break
+            else:
+                self.targets.append(Target(f"for {spec.image}", warm, size, key=key, idle_s=idle_s))
+            self._wake.notify_all()
+        self.start(builders=min(2, max(1, size)))
+        return key
+
+    def drop_target(self, key: PoolKey) -> None:
+        """Stop keeping sandboxes of ``key`` for an added target, and remove its warm ones
+        now (the benchmark that added it is over)."""
+        with self._lock:
+            gone = [t for t in self.targets if t.key == key and t.idle_s is not None]
+            for target in gone:
+                self.targets.remove(target)
+            # one being made is removed by its builder when done: wait for that (bounded)
+            self._wake.wait_for(lambda: all(t.creating == 0 for t in gone), timeout=60.0)
+        for target in gone:
+            for sandbox_id in target.ready:
+                self._remove(sandbox_id, target.spec)
+
+    def wake(self) -> None:
+        """Wake the builders now (the engine is closing: they stop without a wait)."""
+        with self._lock:
+            self._wake.notify_all()
 
     def _refill_loop(self) -> None:
         while not self._engine.closing:
-            self._wake.clear()
+            self._expire()
             made = self._refill_once()
             if self._engine.closing:
                 return
             if not made:
-                self._wake.wait(5.0)  # woken by a claim; else a periodic retry
+                with self._lock:  # woken by a claim or a new target; else a periodic retry
+                    self._wake.wait(1.0 if any(t.idle_s for t in self.targets) else 5.0)
+
+    def _expire(self) -> None:
+        """Drop the targets added for a while that nobody claims from any more."""
+        now = time.monotonic()
+        with self._lock:
+            gone = [
+                t for t in self.targets if t.idle_s is not None and now - t.last_claim > t.idle_s
+            ]
+            for target in gone:
+                self.targets.remove(target)
+        for target in gone:
+            for sandbox_id in target.ready:
+                self._remove(sandbox_id, target.spec)
 
     def _within_memory(self, extra_gib: float) -> bool:
         total, available = memory_available()
@@ -213,14 +287,16 @@ class WarmPool:
 
     def _refill_once(self) -> bool:
         """Make one warm sandbox where one is missing; False when none is."""
-        for target in self.targets:
-            with self._lock:
-                missing = target.size - len(target.ready) - target.creating
-            if missing <= 0 or target.failures >= 3:
+        with self._lock:
+            targets = list(self.targets)
+        for target in targets:
+            if target.failures >= 3:
                 continue
             if not self._within_memory(target.spec.resources.memory_gib):
                 continue
-            with self._lock:
+            with self._lock:  # checked and counted at once: builders run side by side
+                if target.size - len(target.ready) - target.creating <= 0:
+                    continue
                 target.creating += 1
             try:
                 if target.key is None:
@@ -230,8 +306,12 @@ class WarmPool:
                 sandbox_id = new_id("sandbox")
                 self._engine.warm_up(sandbox_id, target.spec, target.key.label())
                 with self._lock:
-                    target.ready.append(sandbox_id)
+                    dropped = target not in self.targets
+                    if not dropped:
+                        target.ready.append(sandbox_id)
                     target.failures = 0
+                if dropped:  # expired while it was made
+                    self._remove(sandbox_id, target.spec)
                 if self._engine.closing:
                     self.drain()
                 return True
@@ -242,6 +322,7 @@ class WarmPool:
             finally:
                 with self._lock:
                     target.creating -= 1
+                    self._wake.notify_all()
         return False
 
     def wait_filled(self, timeout: float) -> bool:
@@ -277,10 +358,13 @@ class WarmPool:
             for target in self.targets:
                 target.ready.clear()
         for sandbox_id, spec in doomed:
-            try:
-                self._engine.remove_unrecorded(sandbox_id, spec)
-            except Exception as error:  # the next start-up reaps it
-                log.warning("warm pool: could not remove %s: %s", sandbox_id, error)
+            self._remove(sandbox_id, spec)
+
+    def _remove(self, sandbox_id: str, spec: SandboxSpec) -> None:
+        try:
+            self._engine.remove_unrecorded(sandbox_id, spec)
+        except Exception as error:  # the next start-up reaps it
+            log.warning("warm pool: could not remove %s: %s", sandbox_id, error)
 
 
 def warm_containers(client: Any, home_label: str) -> list[dict[str, str]]:

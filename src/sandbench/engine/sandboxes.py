@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import fcntl
 import functools
+import logging
 import os
 import queue
 import shlex
@@ -76,6 +77,7 @@ DEFAULT_KEEP_ALIVE_S = 3600  # Runloop's default
 LAUNCH_TIMEOUT_S = 1800
 MONITOR_INTERVAL_S = 0.5
 TOUCH_INTERVAL_S = 0.25  # activity is recorded at most this often per sandbox
+log = logging.getLogger("sandbench.engine")
 CLOSE_WAIT_S = 15.0  # close() waits this long, in all, for background work to stop
 AGENT_DIR = "agent"  # in a sandbox's directory: the exec agent's socket
 KEEP_ALIVE = ["sleep", "2147483647"]  # "infinity" is not portable (busybox)
@@ -210,6 +212,8 @@ class Engine:
     def close(self) -> None:
         """Shut down the sandboxes this process owns; detached ones live on."""
         self._stop.set()
+        if self._pool is not None:
+            self._pool.wake()
         if self._monitor is not None:
             self._monitor.join(timeout=10)
         with self._lock:
@@ -1230,6 +1234,25 @@ class Engine:
                 self._transition(sandbox.id, SandboxState.SHUTDOWN, shutdown_reason=reason)
         self._owned.discard(sandbox.id)
         return self.store.get_sandbox(sandbox.id)
+
+    def shutdown_in_background(
+        self, sandbox_id: str, reason: ShutdownReason = ShutdownReason.API_SHUTDOWN
+    ) -> None:
+        """Remove the sandbox off the caller's path (a finished run's): stop, unmount and
+        remove cost hundreds of ms the caller need not wait for. close() waits for it a
+        bounded time, then shuts down what this process still owns; a crash leaves it to the
+        next start's recovery. When the engine is closing already, removal happens here."""
+
+        def remove() -> None:
+            try:
+                self.shutdown(sandbox_id, reason)
+            except Exception as error:  # close() or the next start-up retries it
+                log.warning("could not remove sandbox %s: %s", sandbox_id, error)
+
+        try:
+            self.in_background(f"teardown-{sandbox_id}", remove)
+        except EngineError:
+            remove()
 
     def _fail(self, sandbox_id: str, reason: FailureReason, detail: str) -> None:
         with self._exclusive(sandbox_id):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 from sandbench import secrets
+from sandbench.engine.pool import PoolKey, WarmPool
 from sandbench.errors import InvalidInput, SandbenchError
 from sandbench.model.runs import RunState, ScenarioRun, ScorerState, Solution
 from sandbench.model.scenario import CustomScorer, Scenario
@@ -72,17 +73,46 @@ class CaseExecutor(Protocol):
 
 
 class LocalCaseExecutor:
-    """Every case in this process's sandboxes."""
+    """Every case in this process's sandboxes. Each scenario version's sandbox kind gets a
+    warm pool target sized to the jobs on its first case, so later cases claim a started
+    sandbox instead of creating one; the target goes once the benchmark stops claiming."""
 
     places_cases = False
 
+    def __init__(self) -> None:
+        self._jobs = 1
+        self._warmed: set[tuple[str, int | None]] = set()
+        self._targets: list[tuple[WarmPool, PoolKey]] = []
+        self._lock = threading.Lock()
+
     def workers(self, jobs: int) -> int:
+        self._jobs = jobs
         return jobs
+
+    def _warm(self, runner: Runner, order: CaseOrder) -> None:
+        """A pool target for this case's sandbox kind (once per scenario version). A spec
+        that cannot be made (missing secrets) or served warm is left to the run to report."""
+        with self._lock:
+            seen = (order.scenario_id, order.version) in self._warmed
+            self._warmed.add((order.scenario_id, order.version))
+        if seen:
+            return
+        engine = runner.engine
+        with contextlib.suppress(SandbenchError):
+            scenario = runner.store.get_scenario(order.scenario_id, order.version).scenario
+            spec = engine.spec_for(scenario, env=order.env, secret_env=order.secret_env)
+            pool = engine.pool or engine.start_pool({})
+            key = pool.add_target(spec, self._jobs)
+            if key is not None:
+                with self._lock:
+                    self._targets.append((pool, key))
 
     def run_case(
         self, runner: Runner, order: CaseOrder, on_created: Callable[[ScenarioRun], None]
     ) -> ScenarioRun:
-        return runner.run(
+        if not order.use_cache:  # with the cache, only once a case missed it (below)
+            self._warm(runner, order)
+        run = runner.run(
             order.scenario_id,
             version=order.version,
             solution=order.solution,
@@ -94,12 +124,21 @@ class LocalCaseExecutor:
             secret_env=order.secret_env,
             on_created=on_created,
         )
+        if not run.cache_hit:
+            self._warm(runner, order)
+        return run
 
     def cancel(self, runner: Runner, run_id: str) -> None:
         runner.cancel(run_id)
 
     def close(self) -> None:
-        return None
+        """The warm sandboxes made for this benchmark go now (unclaimed, they would go
+        after the target's idle time anyway)."""
+        with self._lock:
+            targets, self._targets = self._targets, []
+            self._warmed.clear()
+        for pool, key in targets:
+            pool.drop_target(key)
 
 
 # ---------------------------------------------------------------- registry

@@ -141,8 +141,8 @@ class Runner:
             with self._lock:
                 self._cancel.pop(run.id, None)
             if sandbox_id is not None and not keep_sandbox:
-                with contextlib.suppress(SandbenchError):
-                    self.engine.shutdown(sandbox_id)
+                # the run is done once its result is stored: removal is not on its path
+                self.engine.shutdown_in_background(sandbox_id)
 
     def open_run(
         self,
