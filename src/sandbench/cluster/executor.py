@@ -13,6 +13,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -25,6 +26,7 @@ from sandbench.cluster.nodes import ARCH_RESOURCE, SLOT_RESOURCE
 from sandbench.errors import InvalidInput
 from sandbench.model.resources import Resources
 from sandbench.model.runs import RunState, ScenarioRun
+from sandbench.runner.benchmark_runs import image_checks_remembered
 from sandbench.runner.case_executors import (
     CaseOrder,
     NodeOrder,
@@ -37,6 +39,7 @@ from sandbench.runner.case_executors import (
 from sandbench.runner.scenario_runs import Runner
 
 GIB = 1024**3
+RESOURCES_TTL = 5.0  # seconds a read of the cluster's resources serves placement
 
 # What runs an attempt on a node: sandbench's runner, or (benchmarks of the scheduler) a
 # stand-in with the same ``run(order, emit, started)`` and ``cancel()``.
@@ -122,6 +125,8 @@ class ClusterExecutor:
         self._task = ray.remote(run_attempt)
         self._lock = threading.Lock()
         self._refs: dict[str, Any] = {}
+        self._resources: dict[str, float] = {}
+        self._resources_at = float("-inf")
 
     def close(self) -> None:
         if self._connected_here:  # not a connection another executor of this process uses
@@ -141,12 +146,21 @@ class ClusterExecutor:
             )
         return slots
 
+    def _cluster_resources(self) -> dict[str, float]:
+        """The cluster's resources, read again at most every few seconds: asking the GCS
+        for every case cost more than the rest of dispatching it."""
+        with self._lock:
+            if time.monotonic() - self._resources_at > RESOURCES_TTL:
+                self._resources = ray.cluster_resources()
+                self._resources_at = time.monotonic()
+            return self._resources
+
     def placement(self, resources: Resources, architecture: str) -> dict[str, Any]:
         """A slot, the preset's CPU and memory, and the architecture where some node runs it
         natively (else any node, which emulates it)."""
         need = {SLOT_RESOURCE: 1.0}
         native = ARCH_RESOURCE + architecture
-        if ray.cluster_resources().get(native):
+        if self._cluster_resources().get(native):
             need[native] = 0.001
         return {
             "num_cpus": resources.cpu,
@@ -158,6 +172,14 @@ class ClusterExecutor:
         }
 
     def run_case(
+        self, runner: Runner, order: CaseOrder, on_created: Callable[[ScenarioRun], None]
+    ) -> ScenarioRun:
+        # The head's checks of the image, remembered while cases are in flight: the node
+        # checks for real before it starts the sandbox.
+        with image_checks_remembered(runner):
+            return self._run_case(runner, order, on_created)
+
+    def _run_case(
         self, runner: Runner, order: CaseOrder, on_created: Callable[[ScenarioRun], None]
     ) -> ScenarioRun:
         record, spec, run = runner.open_run(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +32,41 @@ def base_image(default_image: str, arch: Architecture) -> str:
 
 
 def inspect(client: PodmanClient, image: str) -> dict[str, Any] | None:
+    with _memo_lock:
+        memo = _memos.get(id(client))
+        if memo is not None and image in memo[1]:
+            return memo[1][image]
     try:
-        return client.images.get(image).attrs
+        attrs: dict[str, Any] | None = client.images.get(image).attrs
     except ImageNotFound:
-        return None
+        attrs = None
+    if memo is not None:
+        with _memo_lock:
+            memo[1][image] = attrs
+    return attrs
+
+
+_memo_lock = threading.Lock()
+_memos: dict[int, tuple[list[int], dict[str, dict[str, Any] | None]]] = {}  # client -> holders
+
+
+@contextmanager
+def inspections_remembered(client: PodmanClient) -> Iterator[None]:
+    """While any caller is inside, each image is inspected once through ``client`` and
+    the answer reused: a benchmark's pre-flight and a cluster head's checks ask about the
+    same image for every case, and Podman, answering one request at a time, became the
+    bottleneck of dispatching them. Only for checks, never for a sandbox about to start."""
+    key = id(client)
+    with _memo_lock:
+        holders, _ = _memos.setdefault(key, ([0], {}))
+        holders[0] += 1
+    try:
+        yield
+    finally:
+        with _memo_lock:
+            holders[0] -= 1
+            if holders[0] == 0:
+                del _memos[key]
 
 
 def image_arch(attrs: dict[str, Any]) -> Architecture | None:

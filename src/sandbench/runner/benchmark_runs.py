@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbench.engine import images
 from sandbench.engine.sandboxes import process_start
 from sandbench.errors import InvalidInput, SandbenchError
 from sandbench.model.benchmark import (
@@ -287,31 +288,42 @@ class BenchmarkRunner:
     ) -> list[tuple[BenchmarkCase, Resources]]:
         """Check every case before the first sandbox starts; a case that cannot start is
         ``not_started`` with the reason, the others are returned to run."""
-        settings = run.settings
         verdicts: dict[tuple[str, int], str | None] = {}
         ready = []
-        for case in cases:
-            key = (case.scenario_id, case.scenario_version)
-            if key not in verdicts:
-                try:
-                    self.runner.preflight(
-                        case.scenario_id,
-                        version=case.scenario_version,
-                        solution=Solution(settings.solution),
-                        agent_command=settings.agent_command,
-                        env=run.environment_variables,
-                        secret_env=run.secrets_provided,
-                    )
-                    verdicts[key] = None
-                except SandbenchError as error:
-                    verdicts[key] = str(error)
-            reason = verdicts[key]
-            if reason is not None:
-                self._set(run, case, CaseState.NOT_STARTED, reason=reason)
-                continue
-            record = self.store.get_scenario(case.scenario_id, case.scenario_version)
-            ready.append((case, record.scenario.resources))
+        with image_checks_remembered(self.runner):
+            for case in cases:
+                self._check(run, case, verdicts, ready)
         return ready
+
+    def _check(
+        self,
+        run: BenchmarkRun,
+        case: BenchmarkCase,
+        verdicts: dict[tuple[str, int], str | None],
+        ready: list[tuple[BenchmarkCase, Resources]],
+    ) -> None:
+        """One case's check (one per scenario version, remembered in ``verdicts``)."""
+        settings = run.settings
+        key = (case.scenario_id, case.scenario_version)
+        if key not in verdicts:
+            try:
+                self.runner.preflight(
+                    case.scenario_id,
+                    version=case.scenario_version,
+                    solution=Solution(settings.solution),
+                    agent_command=settings.agent_command,
+                    env=run.environment_variables,
+                    secret_env=run.secrets_provided,
+                )
+                verdicts[key] = None
+            except SandbenchError as error:
+                verdicts[key] = str(error)
+        reason = verdicts[key]
+        if reason is not None:
+            self._set(run, case, CaseState.NOT_STARTED, reason=reason)
+            return
+        record = self.store.get_scenario(case.scenario_id, case.scenario_version)
+        ready.append((case, record.scenario.resources))
 
     def _run_case(self, run: BenchmarkRun, case: BenchmarkCase) -> None:
         settings = run.settings
@@ -363,11 +375,7 @@ class BenchmarkRunner:
     ) -> None:
         self.store.update_case(case, state=state, run_id=run_id, attempts=attempts, reason=reason)
         if state not in (CaseState.PENDING, CaseState.RUNNING):
-            current = next(
-                c
-                for c in self.store.cases_of(run.id)
-                if (c.position, c.repeat_index) == (case.position, case.repeat_index)
-            )
+            current = self.store.case_of(run.id, case.position, case.repeat_index)
             self.runner.bus.emit(CaseFinished(run.id, current))
 
     def _track(self, case: BenchmarkCase, run_id: str) -> None:
@@ -392,6 +400,15 @@ class BenchmarkRunner:
         done = sum(1 for r in runs if r.state.finished)
         running = len(runs) - done
         return Progress(total - len(runs), running, done, sum(1 for r in runs if r.cache_hit))
+
+
+def image_checks_remembered(runner: Runner) -> contextlib.AbstractContextManager[None]:
+    """Podman asked once per image while inside (``images.inspections_remembered``), for
+    checks that ask about the same images case after case."""
+    client = getattr(runner.engine, "client", None)
+    if client is None:
+        return contextlib.nullcontext()
+    return images.inspections_remembered(client)
 
 
 # Which failures are the infrastructure's (retried) and which the task's (kept as its result):

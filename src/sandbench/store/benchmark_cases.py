@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from sandbench.errors import NotFound
 from sandbench.model.benchmark import BenchmarkCase, CaseState
 from sandbench.store.database import Database
 
@@ -58,15 +59,33 @@ class BenchmarkCaseStore(Database):
     def cases_of(self, benchmark_run_id: str) -> list[BenchmarkCase]:
         with self.read() as conn:
             rows = conn.execute(
-                "SELECT c.*, r.score, json_extract(v.document, '$.name') AS scenario_name"
-                " FROM benchmark_cases c"
-                " LEFT JOIN scenario_runs r ON r.id = c.run_id"
-                " LEFT JOIN scenario_versions v ON v.scenario_id = c.scenario_id"
-                " AND v.version = c.scenario_version"
-                " WHERE c.benchmark_run_id = ? ORDER BY c.position, c.repeat_index",
+                _CASES + " WHERE c.benchmark_run_id = ? ORDER BY c.position, c.repeat_index",
                 [benchmark_run_id],
             ).fetchall()
         return [_case(r) for r in rows]
+
+    def case_of(self, benchmark_run_id: str, position: int, repeat_index: int) -> BenchmarkCase:
+        """One case as ``cases_of`` shows it: what a finished case announces, without
+        reading (and parsing) the whole run's cases for each one."""
+        with self.read() as conn:
+            row = conn.execute(
+                _CASES + " WHERE c.benchmark_run_id = ? AND c.position = ? AND c.repeat_index = ?",
+                [benchmark_run_id, position, repeat_index],
+            ).fetchone()
+        if row is None:
+            raise NotFound(
+                f"benchmark run {benchmark_run_id} has no case {position}/{repeat_index}"
+            )
+        return _case(row)
+
+
+_CASES = (
+    "SELECT c.*, r.score, json_extract(v.document, '$.name') AS scenario_name"
+    " FROM benchmark_cases c"
+    " LEFT JOIN scenario_runs r ON r.id = c.run_id"
+    " LEFT JOIN scenario_versions v ON v.scenario_id = c.scenario_id"
+    " AND v.version = c.scenario_version"
+)
 
 
 def _case(row: sqlite3.Row) -> BenchmarkCase:
