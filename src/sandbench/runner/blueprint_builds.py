@@ -9,13 +9,17 @@ background: ``queued`` → ``building`` → ``build_complete`` or ``failed``, th
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
+import io
 import tarfile
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbench import paths
 from sandbench.engine import Engine, aliases
 from sandbench.engine import images as images_module
 from sandbench.engine.arch import OCI_ARCH
@@ -98,6 +102,7 @@ class BlueprintBuilds:
         dockerfile: str | None,
         context_object_id: str | None,
         architecture: Architecture,
+        context_tar: bytes | None = None,
     ) -> None:
         log = lambda line: self.store.append_blueprint_log(blueprint_id, line + "\n")  # noqa: E731
         self.store.update_blueprint(blueprint_id, status="building")
@@ -110,6 +115,9 @@ class BlueprintBuilds:
                         self.store.open_object(context_object_id) as handle,
                         tarfile.open(fileobj=handle, mode="r:*") as archive,
                     ):
+                        archive.extractall(context, filter="data")
+                elif context_tar is not None:
+                    with tarfile.open(fileobj=io.BytesIO(context_tar), mode="r:*") as archive:
                         archive.extractall(context, filter="data")
                 recipe = Path(scratch) / "Dockerfile"
                 if dockerfile:
@@ -168,3 +176,116 @@ class BlueprintBuilds:
         with the same content use it."""
         blueprint = self.store.get_blueprint(ref)
         return self.store.update_blueprint(blueprint.id, state="deleted")
+
+
+# ---------------------------------------------------------------- blueprints on cluster nodes
+
+
+class BlueprintFailed(SandbenchError):
+    """A shipped blueprint's build failed: its recipe's doing, not the node's."""
+
+
+@dataclass(frozen=True)
+class BlueprintRecipe:
+    """What a cluster node needs to build a blueprint as the head has it: the Dockerfile,
+    the build context (a tar), the architecture, and their digest (the content address:
+    a node builds each digest once)."""
+
+    name: str
+    digest: str
+    dockerfile: str | None
+    context_tar: bytes | None
+    architecture: Architecture
+
+
+def recipe_of(store: Store, ref: str, architecture: Architecture) -> BlueprintRecipe:
+    """The recipe of the head's blueprint ``ref``: an API blueprint's Dockerfile and
+    context object as stored; a CLI blueprint's directory (or Dockerfile and the directory
+    beside it) as it is on disk now, packed reproducibly so the digest is the content's."""
+    blueprint = store.get_blueprint(ref)
+    params = blueprint.parameters or {}
+    dockerfile: str | None = params.get("dockerfile")
+    context: bytes | None = None
+    object_id = (params.get("build_context") or {}).get("object_id")
+    if object_id:
+        with store.open_object(object_id) as handle:
+            context = handle.read()
+    elif not dockerfile:
+        source = Path(blueprint.source)
+        if source.is_dir():
+            found = next(
+                (source / n for n in ("Containerfile", "Dockerfile") if (source / n).is_file()),
+                None,
+            )
+            if found is None:
+                raise InvalidInput(f"blueprint {blueprint.name}: {source} has no Dockerfile")
+            dockerfile, context = found.read_text(), _packed(source)
+        elif source.is_file():
+            dockerfile, context = source.read_text(), _packed(source.parent)
+        else:
+            raise InvalidInput(
+                f"blueprint {blueprint.name}: its source {source} is gone from the head;"
+                " a cluster node cannot build it"
+            )
+    digest = hashlib.sha256()
+    digest.update(f"arch={architecture.value}\n".encode())
+    digest.update(f"dockerfile={dockerfile or ''}\n".encode())
+    digest.update(f"context={hashlib.sha256(context or b'').hexdigest()}\n".encode())
+    return BlueprintRecipe(blueprint.name, digest.hexdigest(), dockerfile, context, architecture)
+
+
+def _packed(directory: Path) -> bytes:
+    """A tar of ``directory`` that depends only on its names, modes and bytes."""
+
+    def plain(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+        return info
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path in sorted(directory.rglob("*")):
+            archive.add(
+                path, arcname=str(path.relative_to(directory)), recursive=False, filter=plain
+            )
+    return buffer.getvalue()
+
+
+def built_here(store: Store, engine: Engine, recipe: BlueprintRecipe) -> Blueprint:
+    """This host's blueprint for the recipe, built now if this host has none of that
+    content yet. Processes of one host take turns per digest (a file lock in the data
+    directory), so cases arriving at once wait for one build rather than each building."""
+    locks = paths.data_dir() / "blueprint-builds"
+    locks.mkdir(parents=True, exist_ok=True)
+    with (locks / f"{recipe.digest}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # one row per content, built into again if its image went: the node's mirrored
+        # scenario versions name its id
+        blueprint = store.blueprint_with_content(recipe.digest, recipe.name)
+        if (
+            blueprint is not None
+            and blueprint.status == "build_complete"
+            and images_module.inspect(engine.client, blueprint.image) is not None
+        ):
+            return blueprint
+        image = f"{IMAGE_REPO}-{recipe.digest[:16]}:latest"
+        if blueprint is None:
+            blueprint = store.insert_blueprint(
+                recipe.name,
+                image,
+                source="cluster head",
+                parameters=None,
+                content_hash=recipe.digest,
+            )
+        BlueprintBuilds(store, engine)._build(
+            blueprint.id,
+            image,
+            recipe.dockerfile,
+            None,
+            recipe.architecture,
+            context_tar=recipe.context_tar,
+        )
+        built = store.get_blueprint(blueprint.id)
+        if built.status != "build_complete":
+            tail = "".join(built.build_log.splitlines(keepends=True)[-10:])
+            raise BlueprintFailed(f"blueprint {recipe.name} failed to build here:\n{tail}")
+        return built

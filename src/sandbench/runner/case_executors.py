@@ -25,6 +25,12 @@ from sandbench.engine.pool import PoolKey, WarmPool
 from sandbench.errors import InvalidInput, SandbenchError
 from sandbench.model.runs import RunState, ScenarioRun, ScorerState, Solution
 from sandbench.model.scenario import CustomScorer, Scenario
+from sandbench.runner.blueprint_builds import (
+    BlueprintFailed,
+    BlueprintRecipe,
+    built_here,
+    recipe_of,
+)
 from sandbench.runner.events import (
     Event,
     OutputChunk,
@@ -237,11 +243,18 @@ class NodeOrder:
     custom_scorers: dict[str, str]
     rerun: bool = False  # score the head's finished run again (``scorer``: one, else all)
     scorer: str | None = None
+    blueprint: BlueprintRecipe | None = None  # the scenario's, built on the node once
 
 
 def node_order(store: Store, record: ScenarioRecord, order: CaseOrder, run_id: str) -> NodeOrder:
     scenario = record.scenario
     wanted = [*(order.secret_env or {}).values(), *(scenario.required_secret_names or [])]
+    environment = scenario.environment_parameters
+    blueprint = (
+        recipe_of(store, environment.blueprint_id, scenario.architecture)
+        if environment is not None and environment.blueprint_id
+        else None
+    )
     return NodeOrder(
         head_run_id=run_id,
         scenario_id=record.id,
@@ -259,6 +272,7 @@ def node_order(store: Store, record: ScenarioRecord, order: CaseOrder, run_id: s
             for f in scenario.scorers
             if isinstance(f.scorer, CustomScorer)
         },
+        blueprint=blueprint,
     )
 
 
@@ -395,7 +409,11 @@ class NodeRunner:
         if order.rerun:
             self._rerun(order, emit, started)
             return
-        runner = self._prepared(order)
+        try:
+            runner = self._prepared(order)
+        except BlueprintFailed as error:  # the recipe's own failure: building again fails too
+            emit(RemoteRunEnded(RunState.FAILED, str(error), None, None, None))
+            return
         store = runner.store
         mine: set[str] = set()
 
@@ -440,9 +458,16 @@ class NodeRunner:
         )
 
     def _prepared(self, order: NodeOrder) -> Runner:
-        """The node's runner, with the order's scenario version and custom scorers."""
+        """The node's runner, with the order's scenario version and custom scorers, and its
+        blueprint built here (once per content on this node) and named in the version."""
         runner = self.runner
         scenario = Scenario.model_validate(order.document)
+        if order.blueprint is not None and scenario.environment_parameters is not None:
+            built = built_here(runner.store, runner.engine, order.blueprint)
+            environment = scenario.environment_parameters.model_copy(
+                update={"blueprint_id": built.id}
+            )
+            scenario = scenario.model_copy(update={"environment_parameters": environment})
         runner.store.mirror_scenario_version(order.scenario_id, order.version, scenario)
         for kind, script in order.custom_scorers.items():
             runner.store.register_custom_scorer(kind, script)
