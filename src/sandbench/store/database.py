@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from sandbench.store.migrations import LATEST, migrate
@@ -51,6 +51,25 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             delay = min(delay * 2, 0.05)
 
 
+class _ClosedWithThread:
+    """Closes a thread's connection when the thread ends (its thread-local goes with it):
+    a process starting many short threads that read the store (a retention pass after a
+    finished run, in a thread of its own) kept one open connection, and its page cache,
+    for every such thread it ever had: a benchmark's head grew with its cases."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, held: list[sqlite3.Connection], lock: threading.RLock
+    ) -> None:
+        self.conn, self.held, self.lock = conn, held, lock
+
+    def __del__(self) -> None:
+        with self.lock:
+            if any(c is self.conn for c in self.held):
+                self.held[:] = [c for c in self.held if c is not self.conn]
+        with suppress(sqlite3.Error):
+            self.conn.close()
+
+
 class Database:
     """Owns the per-thread connections to one database file."""
 
@@ -59,7 +78,7 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
+        self._all_lock = threading.RLock()  # a thread's end may close its connection
         migrate(self.conn, target_version)
 
     @property
@@ -68,6 +87,7 @@ class Database:
         if conn is None:
             conn = connect(self.path)
             self._local.conn = conn
+            self._local.closer = _ClosedWithThread(conn, self._all, self._all_lock)
             with self._all_lock:
                 self._all.append(conn)
         return conn
