@@ -306,6 +306,42 @@ def settled_processes(before: tuple[int, int], timeout: float = 15.0) -> tuple[i
     return now
 
 
+def measure_wide(engine: Any, scenario: Any) -> dict[str, Any]:
+    """The same one-at-a-time and 32-at-once execs in a MEDIUM sandbox (2 CPUs): an
+    X_SMALL has half a CPU, and its 32 `true`s queue for that quota, not for sandbench.
+    Interleaved rounds, so load from elsewhere hits both alike."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sandbench.model import parse_scenarios
+
+    document = scenario_document()
+    document["environment_parameters"]["launch_parameters"]["resource_size_request"] = "MEDIUM"
+    wide = parse_scenarios(document)[0].scenario
+    sandbox = engine.create(engine.spec_for(wide))
+
+    def timed(_: int) -> float:
+        start = time.perf_counter()
+        engine.exec(sandbox.id, ["true"])
+        return time.perf_counter() - start
+
+    one: list[float] = []
+    many: list[float] = []
+    try:
+        for _ in range(5):
+            timed(0)
+        with ThreadPoolExecutor(32) as pool:
+            for _ in range(max(1, EXECS // 32)):
+                one.extend(timed(0) for _ in range(32))
+                many.extend(pool.map(timed, range(32)))
+    finally:
+        engine.shutdown(sandbox.id)
+    return {
+        "one_at_a_time": summary(one),
+        "32_at_once": summary(many),
+        "ratio": summary(many)["p50_ms"] / summary(one)["p50_ms"],
+    }
+
+
 def measure_execs(engine: Any, scenario: Any) -> dict[str, Any]:
     """Exec round trips of `true` on one sandbox: the engine (agent), the engine's Podman
     path and the raw CLI, interleaved; 32 at once; processes around 1,000 execs."""
@@ -341,9 +377,12 @@ def measure_execs(engine: Any, scenario: Any) -> dict[str, Any]:
             return time.perf_counter() - start
 
         concurrent: list[float] = []
+        start = time.perf_counter()
         with ThreadPoolExecutor(32) as pool:
             for _ in range(max(1, EXECS // 32)):
                 concurrent.extend(pool.map(timed, range(32)))
+        concurrent_rate = len(concurrent) / (time.perf_counter() - start)
+        wide = measure_wide(engine, scenario)
         print("\r  1,000 execs" + " " * 20, end="", file=sys.stderr, flush=True)
         before = host_processes()
         for _ in range(MANY_EXECS):
@@ -363,6 +402,9 @@ def measure_execs(engine: Any, scenario: Any) -> dict[str, Any]:
         "exec_podman_api": summary(api),
         "exec_podman_cli": summary(cli),
         "exec_engine_32_at_once": summary(concurrent),
+        "exec_rate_one_at_a_time_per_s": 1000 / summary(ours)["p50_ms"],
+        "exec_rate_32_at_once_per_s": concurrent_rate,
+        "exec_wide_sandbox": wide,
         "processes_around_execs": {
             "execs": MANY_EXECS,
             "before": before,
@@ -619,6 +661,16 @@ def report_execs(results: dict[str, Any]) -> None:
         f"  goals: p50 <= 5 ms ({ours['p50_ms']:.2f}), <= 0.1x podman exec"
         f" ({ours['p50_ms'] / cli['p50_ms']:.3f}x), 32 at once within 2x"
         f" ({many['p50_ms'] / ours['p50_ms']:.2f}x)"
+    )
+    wide = results["exec_wide_sandbox"]
+    print(
+        f"  throughput (X_SMALL): {results['exec_rate_one_at_a_time_per_s']:.0f} execs/s one at"
+        f" a time, {results['exec_rate_32_at_once_per_s']:.0f}/s 32 at once"
+    )
+    print(
+        f"  MEDIUM sandbox (2 CPUs), interleaved: one at a time p50"
+        f" {wide['one_at_a_time']['p50_ms']:.2f} ms, 32 at once p50"
+        f" {wide['32_at_once']['p50_ms']:.2f} ms ({wide['ratio']:.2f}x)"
     )
     for key, what in (
         ("processes_around_execs", f"{results['processes_around_execs']['execs']} engine execs"),

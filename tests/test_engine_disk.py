@@ -315,3 +315,20 @@ def test_release_stale_leaves_a_live_owner_alone(image: str, sandbox_root: Path)
     disk.prepare()
     assert release_stale(sandbox_root) == []
     assert disk.mounted
+
+
+def test_disks_are_copies_of_one_formatted_template(image: str, sandbox_root: Path) -> None:
+    """mkfs runs once per size; each sandbox's disk is its own sparse copy of the result."""
+    first = SizedRootfs(sandbox_root / "one", image, 2)
+    second = SizedRootfs(sandbox_root / "two", image, 2)
+    first.prepare()
+    template = sandbox_root.parent / "disk-templates" / f"empty-{2 * GIB}.img"
+    assert template.stat().st_size == 2 * GIB
+    blocks = template.stat().st_blocks
+    second.prepare()
+    assert first.disk_img.stat().st_ino != second.disk_img.stat().st_ino
+    assert second.disk_img.stat().st_blocks * 512 < 64 * 1024 * 1024, "the copy must be sparse"
+    (first.rootfs / "only-in-one").write_text("1")
+    assert not (second.rootfs / "only-in-one").exists()
+    assert second.capacity_bytes() > 1.8 * GIB
+    assert template.stat().st_blocks == blocks, "a sandbox wrote into the template"

@@ -40,7 +40,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,11 @@ _MKFS = ("mkfs.ext4", "-q", "-F", "-m", "0", "-L", _LABEL,
 # discard: files deleted in the sandbox give their blocks back to the host (punched holes).
 _EXT4_OPTS = "loop,discard,nosuid,nodev,noatime"
 _TIMEOUT = 120
+# An image id's layer directories never change while it exists (a pin keeps it): asked once.
+_layers: dict[str, list[str]] = {}
+_layers_lock = threading.Lock()
+# A formatted empty disk per size, copied (sparse) instead of running mkfs for each sandbox.
+_template_lock = threading.Lock()
 
 
 def _run(*cmd: str, timeout: float = _TIMEOUT, cwd: Path | None = None) -> str:
@@ -190,17 +196,20 @@ class SizedRootfs:
         self._disk = self.directory / _DISK_MNT
         self.pin_name = _pin_name(self.directory)
         self.ids = ids
+        self._pinning: _Step | None = None
 
     @property
     def mounted(self) -> bool:
         """True when the merged rootfs is mounted and ready for a container."""
         return _is_mounted(self.rootfs)
 
-    def prepare(self) -> Path:
+    def prepare(self, *, defer_pin: bool = False) -> Path:
         """Mount everything (idempotent) and return the merged directory, the container's rootfs.
 
         A new disk.img is created sparse and formatted; an existing one is reused as is, so a
-        resumed sandbox finds its files again.
+        resumed sandbox finds its files again. ``defer_pin``: the image pin (a `podman create`,
+        the slowest step here) goes on in a thread until ``join_pin()``, which the caller must
+        call, so that it overlaps the container's own create and start.
         """
         _check_option_path(self.directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -212,7 +221,8 @@ class SizedRootfs:
             try:
                 self._check_ids()
                 image_id = self._pinned_image()
-                self._pin(image_id)
+                # the pin (a `podman create`, the slowest step) overlaps the disk and overlay
+                self._pinning = _Step(lambda: self._pin(image_id))
                 self._mount_disk()
                 lower = None if self.ids else self._hold_lower(image_id)
                 if not self.mounted:
@@ -241,10 +251,20 @@ class SizedRootfs:
                         path.mkdir(mode=0o711, exist_ok=True)
                     _run("mount", "--rbind", str(self.directory), str(self.door))
             except BaseException:
+                with contextlib.suppress(Exception):
+                    self.join_pin()
                 with contextlib.suppress(EngineError):
                     _release(self.directory)
                 raise
+        if not defer_pin:
+            self.join_pin()
         return self.rootfs
+
+    def join_pin(self) -> None:
+        """Wait for the image pin prepare() started; raise what it raised."""
+        pinning, self._pinning = self._pinning, None
+        if pinning is not None:
+            pinning.join()
 
     @property
     def door(self) -> Path:
@@ -322,15 +342,17 @@ class SizedRootfs:
     def _map_layers(self, image_id: str) -> str:
         """Idmap each of the image's layer directories into the range; return the overlay's
         lowerdir (relative to the sandbox directory: short, whatever the layer count)."""
-        try:
-            data = json.loads(
-                _run(
-                    "podman", "image", "inspect", "--format", "{{json .GraphDriver.Data}}", image_id
-                )
-            )
-        except (EngineError, ValueError) as exc:
-            raise EngineError(f"cannot find the layers of image {self.image}: {exc}") from exc
-        layers = [data["UpperDir"], *(p for p in (data.get("LowerDir") or "").split(":") if p)]
+        with _layers_lock:
+            layers = _layers.get(image_id)
+        if layers is None:
+            try:
+                _inspect_layers(image_id)
+            except EngineError as exc:
+                raise EngineError(f"cannot find the layers of image {self.image}: {exc}") from exc
+            with _layers_lock:
+                layers = _layers.get(image_id)
+            if layers is None:
+                raise EngineError(f"cannot find the layers of image {self.image} (not overlay?)")
         _unmap_layers(self.directory)
         root = self.directory / _LAYERS
         root.mkdir(exist_ok=True)
@@ -351,7 +373,7 @@ class SizedRootfs:
         if pin.exists():
             return pin.read_text().strip()
         try:
-            image_id = _run("podman", "image", "inspect", "--format", "{{.Id}}", self.image)
+            image_id = _inspect_layers(self.image)
         except EngineError as exc:
             raise EngineError(f"image {self.image} is not available: {exc}") from exc
         pin.write_text(image_id + "\n")
@@ -408,12 +430,13 @@ class SizedRootfs:
                 userns.chown_into(path, self.ids)
 
     def _create_disk(self) -> None:
-        """A sparse file formatted ext4, renamed into place only once complete."""
+        """A sparse copy of the formatted empty disk of this size (made once), renamed into
+        place only once complete. Copying the few MiB mkfs writes beats running mkfs."""
         partial = self.disk_img.with_suffix(".partial")
-        with partial.open("wb") as f:
-            f.truncate(self.size_bytes)
+        # beside the sandboxes' directory, not in it: nothing there mistakes it for a sandbox
+        template = _template(self.directory.parent.parent / "disk-templates", self.size_bytes)
         try:
-            _run(*_MKFS, str(partial))
+            _run("cp", "--sparse=always", "--reflink=auto", str(template), str(partial))
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
@@ -451,6 +474,62 @@ class SizedRootfs:
 
 
 # -- module-level steps, shared by SizedRootfs and release_stale() ------------------------------
+
+
+class _Step:
+    """A step run in a thread beside others; join() re-raises what it raised."""
+
+    def __init__(self, target: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                target()
+            except BaseException as error:  # handed to join()
+                self._error = error
+
+        self._thread = threading.Thread(target=run, name="disk-step", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _inspect_layers(image: str) -> str:
+    """The image's id, with its layer directories remembered (one CLI call for both)."""
+    out = _run(
+        "podman", "image", "inspect", "--format", "{{.Id}} {{json .GraphDriver.Data}}", image
+    )
+    image_id, _, data_text = out.strip().partition(" ")
+    try:
+        data = json.loads(data_text)
+        layers = [data["UpperDir"], *(p for p in (data.get("LowerDir") or "").split(":") if p)]
+    except (ValueError, KeyError, TypeError):
+        return image_id  # not overlay storage: _map_layers says so if it is asked
+    with _layers_lock:
+        _layers[image_id] = layers
+    return image_id
+
+
+def _template(directory: Path, size_bytes: int) -> Path:
+    """The formatted empty disk of ``size_bytes`` under ``directory``, made on first use."""
+    path = directory / f"empty-{size_bytes}.img"
+    with _template_lock:
+        if path.exists():
+            return path
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        with partial.open("wb") as f:
+            f.truncate(size_bytes)
+        try:
+            _run(*_MKFS, str(partial))
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(path)  # atomic: another process sees it whole or not at all
+    return path
 
 
 @contextlib.contextmanager

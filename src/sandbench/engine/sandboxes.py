@@ -177,6 +177,7 @@ class Engine:
         self._cgroups: dict[str, tuple[str, str]] = {}  # sandbox id -> (container id, cgroup)
         self._pool: WarmPool | None = None
         self._touched: dict[str, float] = {}  # sandbox id -> when this engine last touched it
+        self._heartbeat: threading.Thread | None = None  # while any exec is in flight
         self.keep_warm = False  # long-lived adapters (workbench, serve) set it: see provision()
 
     # ------------------------------------------------------------------ plumbing
@@ -595,26 +596,32 @@ class Engine:
         if new and self.config.user_namespaces:
             userns.allocate(directory)
         rootfs = self._rootfs_for(sandbox_id, spec)
-        merged = rootfs.prepare()
-        _make_dirs(merged, spec.working_directory, rootfs.ids)  # on the sized disk, no exec
-        extra_env = self._trust_host_ca(spec, merged, rootfs.ids)
-        mounts = rootfs.bind_mounts()
-        agent = self._prepare_agent(sandbox_id, rootfs.ids)
-        if agent is not None:
-            # through the door: the runtime, as the range's root, cannot pass the data dir
-            run_dir = (rootfs.door if rootfs.ids else directory) / AGENT_DIR
-            mounts += agent_client.mounts(agent, run_dir)
-        container = self._create_container(
-            sandbox_id,
-            spec,
-            rootfs.container_rootfs,
-            mounts,
-            extra_env,
-            rootfs.ids,
-            agent=agent is not None,
-            labels=labels,
-        )
-        container.start()
+        merged = rootfs.prepare(defer_pin=True)  # the pin overlaps create and start
+        try:
+            _make_dirs(merged, spec.working_directory, rootfs.ids)  # on the sized disk, no exec
+            extra_env = self._trust_host_ca(spec, merged, rootfs.ids)
+            mounts = rootfs.bind_mounts()
+            agent = self._prepare_agent(sandbox_id, rootfs.ids)
+            if agent is not None:
+                # through the door: the runtime, as the range's root, cannot pass the data dir
+                run_dir = (rootfs.door if rootfs.ids else directory) / AGENT_DIR
+                mounts += agent_client.mounts(agent, run_dir)
+            container = self._create_container(
+                sandbox_id,
+                spec,
+                rootfs.container_rootfs,
+                mounts,
+                extra_env,
+                rootfs.ids,
+                agent=agent is not None,
+                labels=labels,
+            )
+            container.start()
+        except BaseException:
+            with contextlib.suppress(Exception):  # so that teardown finds and removes it
+                rootfs.join_pin()
+            raise
+        rootfs.join_pin()
         return container
 
     def warm_up(self, sandbox_id: str, spec: SandboxSpec, pool_key: str) -> None:
@@ -904,22 +911,32 @@ class Engine:
         """Counts as activity for the idle timer for as long as it lasts."""
         with self._lock:
             self._active[sandbox_id] = self._active.get(sandbox_id, 0) + 1
+            if self._heartbeat is None or not self._heartbeat.is_alive():
+                self._heartbeat = threading.Thread(
+                    target=self._beat, daemon=True, name="activity-heartbeat"
+                )
+                self._heartbeat.start()
         self._touch(sandbox_id)
-        beat = threading.Event()
-
-        def heartbeat() -> None:  # other processes judge idleness from the store
-            while not beat.wait(1.0):
-                with contextlib.suppress(Exception):
-                    self.store.touch_sandbox(sandbox_id)
-
-        threading.Thread(target=heartbeat, daemon=True, name=f"activity-{sandbox_id}").start()
         try:
             yield
         finally:
-            beat.set()
             with self._lock:
                 self._active[sandbox_id] -= 1
             self._touch(sandbox_id)
+
+    def _beat(self) -> None:
+        """Every second, touch each sandbox with work in flight: other processes judge
+        idleness from the store. One thread for all of them, not one per exec: 32 execs at
+        once would otherwise be 32 threads waking under the GIL."""
+        while not self._stop.wait(1.0):
+            with self._lock:
+                busy = [sandbox_id for sandbox_id, n in self._active.items() if n > 0]
+                if not busy:
+                    self._heartbeat = None
+                    return
+            for sandbox_id in busy:
+                with contextlib.suppress(Exception):
+                    self.store.touch_sandbox(sandbox_id)
 
     def _touch(self, sandbox_id: str) -> None:
         """Record activity, at most every TOUCH_INTERVAL_S per sandbox: a burst of
@@ -967,7 +984,9 @@ class Engine:
                 failed: EngineError | None = error  # an ended sandbox is the better reason
             else:
                 failed = None
-        self._check_health(sandbox.id, alive=failed is None and result.via == "agent")
+        healthy = self._check_health(sandbox.id, alive=failed is None and result.via == "agent")
+        if healthy and failed is None:
+            return result  # the health check has just read it running: no second read
         after = self.store.get_sandbox(sandbox.id)
         if after.status != SandboxState.RUNNING:
             # The sandbox died under the command (OOM kill, removed, shut down): that is an
@@ -1330,12 +1349,13 @@ class Engine:
                         return int(value)
         return 0
 
-    def _check_health(self, sandbox_id: str, *, alive: bool = False) -> None:
+    def _check_health(self, sandbox_id: str, *, alive: bool = False) -> bool:
         """An OOM kill or a dead container ends the sandbox, with the reason recorded.
-        ``alive``: its agent has just answered, so the container runs (no Podman call)."""
+        ``alive``: its agent has just answered, so the container runs (no Podman call).
+        True: it was running and still is, as far as this check saw."""
         sandbox = self.store.get_sandbox(sandbox_id)
         if sandbox.status != SandboxState.RUNNING:
-            return
+            return False
         kills = self._oom_kills(sandbox.id)
         if kills:
             self._fail(
@@ -1344,9 +1364,9 @@ class Engine:
                 f"the kernel killed {kills} process(es) for exceeding"
                 f" {sandbox.resources.memory_gib} GiB of memory",
             )
-            return
+            return False
         if alive:
-            return
+            return True
         try:
             state = self.client.containers.get(self._container_name(sandbox.id)).attrs["State"]
         except (PodmanNotFound, APIError):  # mid-removal Podman answers 500, not 404
@@ -1356,6 +1376,8 @@ class Engine:
                 self._fail(sandbox.id, FailureReason.OUT_OF_MEMORY, "the sandbox ran out of memory")
             else:
                 self.shutdown(sandbox.id, ShutdownReason.ENTRYPOINT_EXIT)
+            return False
+        return True
 
     def enforce_policy(self, sandbox_id: str) -> None:
         """Idle suspend/shutdown, keep-alive shutdown, OOM and exit detection, once."""
