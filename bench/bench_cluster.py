@@ -11,8 +11,9 @@ Podman), against the same work run here.
 2. Scheduler throughput: CASES trivial cases over the two nodes with the sandboxes replaced
    by an in-process stand-in on the node (it emits the events of a one-scorer run at once),
    so what is measured is Ray's dispatch, the event stream and the head's store writes.
-   Reported: cases per second (aim: >= 200) and the head's resident memory after a tenth of
-   the cases and at the end (it should stay flat).
+   Reported: cases per second (aim: >= 200), the head's CPU time per case, and the head's
+   resident memory at the start, after a tenth of the cases and at the end (it should
+   stay flat).
 
 Everything runs in temporary workspaces; the cluster is stopped at the end, also on error.
 Knobs: ``SANDBENCH_BENCH_CLUSTER_CASES`` (default 1000), ``SANDBENCH_BENCH_CLUSTER_N``
@@ -254,21 +255,25 @@ def main() -> int:
                         memory.append(rss_mib())
 
             runner.bus.subscribe(count)
-            start = time.perf_counter()
+            memory.append(rss_mib())
+            start, cpu = time.perf_counter(), time.process_time()
             run = bench.run("many", use_cache=False, cluster=address)
-            elapsed = time.perf_counter() - start
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
             memory.append(rss_mib())
             assert run.ok_cases == CASES, run.notes
             results["throughput"] = {
                 "cases": CASES,
                 "seconds": elapsed,
                 "cases_per_second": CASES / elapsed,
-                "head_rss_mib_at_10pct": memory[0],
+                "head_cpu_ms_per_case": cpu / CASES * 1000,
+                "head_rss_mib_at_start": memory[0],
+                "head_rss_mib_at_10pct": memory[1],
                 "head_rss_mib_at_end": memory[-1],
             }
             print(
                 f"throughput: {CASES} stand-in cases over 2 nodes in {elapsed:.1f} s ="
-                f" {CASES / elapsed:.0f} cases/s; head RSS {memory[0]:.0f} MiB at"
+                f" {CASES / elapsed:.0f} cases/s, head CPU {cpu / CASES * 1000:.1f} ms/case;"
+                f" head RSS {memory[0]:.0f} MiB at the start, {memory[1]:.0f} MiB at"
                 f" {CASES // 10} cases, {memory[-1]:.0f} MiB at the end"
             )
     finally:
