@@ -91,3 +91,29 @@ def test_a_different_kind_of_case_misses_the_benchmarks_target(engine: Engine) -
     pool.drop_target(key)
     left = {c["io.sandbench.sandbox"] for c in warm_containers(engine.client, paths.home_label())}
     assert left <= {warm.id, small.id}
+
+
+def test_execs_at_once_share_one_heartbeat_thread(engine: Engine) -> None:
+    """Activity is touched by one thread for the engine, not one thread per exec."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    sandbox = engine.create(engine.spec_for(scenario(resource_size_request="X_SMALL")))
+
+    def run(_: int) -> int:
+        return engine.exec(sandbox.id, "sleep 2").exit_code
+
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(run, i) for i in range(8)]
+        seen = 0
+        while not all(f.done() for f in futures):
+            with engine._lock:
+                in_flight = engine._active.get(sandbox.id, 0)
+            if in_flight == 8:
+                beats = [t for t in threading.enumerate() if t.name.startswith("activity")]
+                seen = len(beats)
+                break
+            time.sleep(0.01)  # the engine signals no event per exec started
+        assert [f.result() for f in futures] == [0] * 8
+    assert seen == 1, f"{seen} heartbeat threads for 8 execs in flight"
