@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -15,7 +17,7 @@ from sandbench.errors import Conflict, InvalidInput, NotFound
 from sandbench.model import Scenario, ScorerState, Solution, parse_scenarios
 from sandbench.model.documents import ParsedScenario
 from sandbench.store import ImportAction, Store
-from sandbench.store.database import Database
+from sandbench.store.database import Database, _ClosedWithThread, connect
 from sandbench.store.migrations import LATEST, SchemaTooNew, current_version
 from tests.conftest import scenario_dict, scorer, with_scorers
 
@@ -504,3 +506,37 @@ def test_latest_agent_command(store: Store) -> None:
     for _ in range(250):  # further back than any fixed look-back
         run(Solution.BASELINE)
     assert store.latest_agent_command() == "./agent.sh -v"
+
+
+def test_a_forked_child_never_waits_on_the_parents_store_lock(tmp_path: Path) -> None:
+    """A Popen's preexec_fn runs Python in the forked child, and the collector with it: a
+    thread's connection closer must not wait there on a lock a parent thread held at the
+    fork (the child hung before its exec, and the parent's Popen with it)."""
+    db = Database(tmp_path / "fork.db")
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with db._all_lock:
+            held.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=holder, daemon=True)
+    thread.start()
+    assert held.wait(10)
+    closer = _ClosedWithThread(connect(tmp_path / "fork.db"), db._all, db._all_lock)
+    child = os.fork()
+    if child == 0:  # the child: the lock's holder is not here
+        del closer  # runs __del__ now
+        os._exit(0)
+    reaped: list[int] = []
+    waiter = threading.Thread(target=lambda: reaped.append(os.waitpid(child, 0)[1]))
+    waiter.start()
+    waiter.join(timeout=20)
+    try:
+        assert not waiter.is_alive(), "the forked child hung on the parent's lock"
+        assert reaped == [0]
+    finally:
+        if waiter.is_alive():
+            os.kill(child, signal.SIGKILL)
+        release.set()
+        thread.join(10)

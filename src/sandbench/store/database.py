@@ -7,6 +7,7 @@ need a consistent view across several queries use ``read()``, a snapshot in WAL 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -61,8 +62,15 @@ class _ClosedWithThread:
         self, conn: sqlite3.Connection, held: list[sqlite3.Connection], lock: threading.RLock
     ) -> None:
         self.conn, self.held, self.lock = conn, held, lock
+        self.pid = os.getpid()
 
     def __del__(self) -> None:
+        if os.getpid() != self.pid:
+            # A forked child (a Popen's preexec_fn runs Python, and the collector with it)
+            # must not touch the parent's connections, nor wait on a lock that a thread of
+            # the parent held at the fork: that thread is not in the child, and the child
+            # hung before its exec, and the parent's Popen with it.
+            return
         with self.lock:
             if any(c is self.conn for c in self.held):
                 self.held[:] = [c for c in self.held if c is not self.conn]
