@@ -121,7 +121,7 @@ def latest_attempts() -> dict[str, int]:
 def test_import_run_rerun_and_quit_with_keys_only(terminal: Terminal, sandbench_home: Path) -> None:
     terminal.wait_for("No scenarios")  # the empty state says how to start
     terminal.keys("i")
-    terminal.wait_for("Import scenarios from")  # the prompt itself, not the footer's "Import"
+    terminal.wait_for("Import scenarios or a task set")  # the prompt, not the footer
     terminal.type(str(SAMPLE))
     terminal.keys("Enter")
     terminal.start_run("csv-quoted-fields", "Enter")  # the first choice: the reference
