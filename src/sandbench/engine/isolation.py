@@ -227,10 +227,9 @@ def _allow_rules(interface: str, rules: Iterable[HostAccess]) -> list[list[str]]
 def allow_host(home: str, sandbox_id: str, interface: str, rules: list[HostAccess]) -> None:
     """Open the host addresses and ports a policy lists, for this sandbox's interface only
     (inserted before the final DROP; the comment names the sandbox, so removal and recovery
-    find them)."""
+    find them). The caller has just made sure of the wall (``ensure_wall``)."""
     if not rules:
         return
-    ensure_wall()
     for args in _allow_rules(interface, rules):
         comment = ["-m", "comment", "--comment", _tag(home, sandbox_id)]
         if _iptables("-C", CHAIN, *args, *comment, "-j", "ACCEPT").returncode != 0:
