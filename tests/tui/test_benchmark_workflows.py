@@ -66,6 +66,22 @@ async def open_benchmarks(pilot: Pilot) -> BenchmarksScreen:
     return screen
 
 
+async def run_completed(pilot: Pilot, screen: BenchmarksScreen) -> None:
+    """Until the benchmark run going from the workbench has completed, shown in detail."""
+    app = pilot.app
+    assert isinstance(app, SandbenchApp)
+    await wait_for(
+        pilot,
+        lambda: (
+            app.benchmark_going is None
+            and screen.detail is not None
+            and screen.detail.run.state == BenchmarkRunState.COMPLETED
+        ),
+        "the run to complete",
+        timeout=300,
+    )
+
+
 # ----------------------------------------------------------------------------- marking
 
 
@@ -197,16 +213,7 @@ async def test_a_run_started_with_options_from_the_dialog(
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.screen is screen, "the dialog to close")
         await wait_for(pilot, lambda: app.benchmark_going is not None, "the run to start")
-        await wait_for(
-            pilot,
-            lambda: (
-                app.benchmark_going is None
-                and screen.detail is not None
-                and screen.detail.run.state == BenchmarkRunState.COMPLETED
-            ),
-            "the run to complete",
-            timeout=300,
-        )
+        await run_completed(pilot, screen)
         run = screen.detail.run
         assert (run.settings.jobs, run.settings.repeats, run.settings.retries) == (2, 2, 0)
         assert run.environment_variables == {"ANSWER": "42"}
@@ -260,16 +267,7 @@ async def test_the_dialog_offers_the_configured_cluster_and_names_a_bad_address(
         await type_into(pilot, field, "local")  # this one runs here
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.screen is screen, "the dialog to close")
-        await wait_for(
-            pilot,
-            lambda: (
-                app.benchmark_going is None
-                and screen.detail is not None
-                and screen.detail.run.state == BenchmarkRunState.COMPLETED
-            ),
-            "the run to complete",
-            timeout=300,
-        )
+        await run_completed(pilot, screen)
         run = screen.detail.run
         assert run.settings.cluster is None and run.score == pytest.approx(1.0)
         assert all(r.node is None for r in store.runs_of_benchmark_run(run.id))
@@ -307,16 +305,7 @@ async def test_an_interrupted_run_resumed_under_its_id(
         await pilot.press("r")
         await wait_for(pilot, lambda: app.benchmark_going is not None, "the resume to start")
         assert "benchmarks.resume" not in shown_keys(screen)
-        await wait_for(
-            pilot,
-            lambda: (
-                app.benchmark_going is None
-                and screen.detail is not None
-                and screen.detail.run.state == BenchmarkRunState.COMPLETED
-            ),
-            "the run to complete",
-            timeout=300,
-        )
+        await run_completed(pilot, screen)
         assert list(screen.runs) == [left.id]  # the same run, not a new one
         done = store.cases_of(left.id)
         assert [c.state for c in done] == [CaseState.DONE, CaseState.DONE]
