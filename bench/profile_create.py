@@ -54,13 +54,20 @@ def instrument() -> None:
         (sandboxes.Engine, ["check_enforceable", "provision", "_start_container",
                             "_create_container", "_prepare_agent", "_initialise",
                             "_trust_host_ca", "_transition", "network_for"]),
-        (disk.SizedRootfs, ["prepare", "_create_disk", "_map_layers", "_pin",
+        (disk.SizedRootfs, ["join_pin", "prepare", "_create_disk", "_map_layers", "_pin",
                             "_pinned_image", "_mount_disk", "_seed_meta"]),
         (agent_client.AgentClient, ["wait_ready"]),
     ]:  # fmt: skip
         for name in names:
             if hasattr(owner, name):
                 setattr(owner, name, timed(f"{owner.__name__}.{name}", getattr(owner, name)))
+    from podman.domain.containers import Container
+    from podman.domain.containers_manager import ContainersManager
+
+    Container.start = timed("podman: container start", Container.start)  # type: ignore[method-assign]
+    ContainersManager.create = timed("podman: container create", ContainersManager.create)  # type: ignore[method-assign]
+    ContainersManager.get = timed("podman: container get", ContainersManager.get)  # type: ignore[method-assign]
+    ContainersManager.exists = timed("podman: container exists", ContainersManager.exists)  # type: ignore[method-assign]
     for module, names in [
         (isolation, ["create_network", "ensure_network"]),
         (userns, ["allocate"]),

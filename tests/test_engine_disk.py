@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from sandbench.engine import image_pins
 from sandbench.engine.disk import (
     GIB,
-    PIN_LABEL,
     SizedRootfs,
     disk_limit_support,
     mount_table,
@@ -165,6 +165,19 @@ def image_mounted(image: str) -> bool:
     return any(entry["id"] == image_id for entry in listed)
 
 
+def image_id(image: str) -> str:
+    return podman("image", "inspect", "--format", "{{.Id}}", image).stdout.strip()
+
+
+def pins_of(root: Path) -> list[str]:
+    """The image ids pinned for the sandboxes under ``root``."""
+    listed = podman(
+        "ps", "-a", "--filter", f"label={image_pins.PIN_LABEL}={root.absolute()}",
+        "--format", f'{{{{index .Labels "{image_pins.IMAGE_LABEL}"}}}}',
+    )  # fmt: skip
+    return sorted(listed.stdout.split())
+
+
 def test_prepare_release_destroy_leave_nothing_behind(image: str, sandbox_root: Path) -> None:
     disk = SizedRootfs(sandbox_root / "sb", image, 4)
     rootfs = disk.prepare()
@@ -191,7 +204,10 @@ def test_prepare_release_destroy_leave_nothing_behind(image: str, sandbox_root: 
     assert not mounts_under(sandbox_root)
     assert not disk.directory.exists()
     assert not image_mounted(image)
-    assert not podman("ps", "-aq", "--filter", f"label={PIN_LABEL}={disk.directory}").stdout
+    # the image's pin is the workspace's, kept for the next sandbox until nothing names it
+    assert pins_of(sandbox_root) == [image_id(image)]
+    release_stale(sandbox_root)
+    assert pins_of(sandbox_root) == []
 
 
 def test_writing_past_the_limit_is_enospc_and_costs_the_host_at_most_the_limit(
@@ -276,13 +292,22 @@ def test_the_image_cannot_be_removed_under_a_sandbox(
     build_busybox_image(tag, tmp_path, f"LABEL unique={tag}")
     try:
         disk = SizedRootfs(sandbox_root / "sb", tag, 1)
+        other = SizedRootfs(sandbox_root / "other", tag, 1)
         disk.prepare()
+        other.prepare()
+        assert pins_of(sandbox_root) == [image_id(tag)], "one pin per image, not per sandbox"
         disk.release()
         refused = podman("rmi", tag, check=False)
         assert refused.returncode != 0 and "in use by a container" in refused.stderr
         disk.prepare()
         assert (disk.rootfs / "bin" / "busybox").exists()
         disk.destroy()
+        release_stale(sandbox_root)  # "other" still names the image: its pin stays
+        refused = podman("rmi", tag, check=False)
+        assert refused.returncode != 0 and "in use by a container" in refused.stderr
+        other.destroy()
+        release_stale(sandbox_root)
+        assert podman("rmi", tag, check=False).returncode == 0
     finally:
         podman("rmi", "--force", tag, check=False)
 

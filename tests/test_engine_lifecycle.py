@@ -205,6 +205,38 @@ def test_manual_suspend_resume_pause_unpause(engine: Engine, store: Store) -> No
         engine.exec(sandbox.id, "true")
 
 
+def test_a_command_arriving_while_the_sandbox_suspends_waits_then_runs(engine: Engine) -> None:
+    """A detached sandbox's watcher may suspend it just as a command arrives: the command
+    waits for the suspension to finish, resumes the sandbox and runs (it once failed with
+    "is suspending")."""
+    sandbox = engine.create(engine.spec_for(scenario()))
+    engine.write_file(sandbox.id, "kept.txt", "still here\n")
+    results: list[str] = []
+    seen: list[SandboxState] = []
+    runners: list[threading.Thread] = []
+
+    def command() -> None:
+        results.append(engine.exec(sandbox.id, "cat kept.txt").stdout)
+
+    def on_transition(sandbox_id: str, status: SandboxState) -> None:
+        if status == SandboxState.SUSPENDING and not seen:
+            seen.append(engine.store.get_sandbox(sandbox_id).status)
+            runner = threading.Thread(target=command, daemon=True)
+            runners.append(runner)
+            runner.start()
+            runner.join(timeout=1)  # it must wait: the suspension is ours to finish
+            seen.append(SandboxState.RUNNING if results else SandboxState.SUSPENDING)
+
+    engine.on_transition.append(on_transition)
+    assert engine.suspend(sandbox.id).status == SandboxState.SUSPENDED
+    engine.on_transition.remove(on_transition)
+    assert seen == [SandboxState.SUSPENDING, SandboxState.SUSPENDING]
+    runners[0].join(timeout=120)
+    assert results == ["still here\n"]
+    assert engine.store.get_sandbox(sandbox.id).status == SandboxState.RUNNING
+    engine.shutdown(sandbox.id)
+
+
 def test_a_health_check_waiting_on_a_removal_never_overrides_its_reason(
     engine: Engine, store: Store
 ) -> None:
@@ -247,8 +279,18 @@ def test_snapshot_is_usable_as_snapshot_id(engine: Engine) -> None:
 
         restored = engine.create(engine.spec_for(parse_scenarios(data)[0].scenario))
         assert engine.exec(restored.id, "cat state.txt").stdout == "snapshotted\n"
+        engine.remove_image(snapshot.image)  # a sandbox's disk is built on it: it stays
+        assert image_exists(snapshot.image)
+        engine.shutdown(restored.id)
+        engine.remove_image(snapshot.image)  # nothing names it now: its pin goes, then it
+        assert not image_exists(snapshot.image)
     finally:
         subprocess.run(["podman", "rmi", "-f", snapshot.image], check=False, capture_output=True)
+
+
+def image_exists(image: str) -> bool:
+    found = subprocess.run(["podman", "image", "exists", image], check=False)
+    return found.returncode == 0
 
 
 def child_pid(child: subprocess.CompletedProcess[str]) -> int:

@@ -33,6 +33,7 @@ Root only: loop mounts and ``podman image mount`` need it.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import json
@@ -44,15 +45,19 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sandbench.engine import userns
+from podman.errors import APIError
+from podman.errors import NotFound as PodmanNotFound
+
+from sandbench.engine import image_pins, userns
 from sandbench.engine.errors import EngineError
 
 GIB = 1024**3
 DISK_IMG = "disk.img"
 _DISK_MNT = "disk"
 _ROOTFS = "rootfs"
-_IMAGE_ID = "image.id"
+_IMAGE_ID = image_pins.IMAGE_ID_FILE
 _LOWER_HELD = "lower.held"
 _LAYERS = "layers"
 # With a user namespace the runtime resolves the rootfs and meta paths as the range's root,
@@ -62,7 +67,7 @@ DOORS = Path("/run/sandbench/doors")
 _LOCK = ".lock"
 _OWNER = "owner"
 _LABEL = "sandbench"
-PIN_LABEL = "io.sandbench.disk-pin"
+PIN_LABEL = "io.sandbench.disk-pin"  # per-sandbox pins of earlier versions (image_pins now)
 _META = "meta"  # in the disk, beside upper/ and work/
 _META_FILES = {
     "hosts": "/etc/hosts",
@@ -129,20 +134,45 @@ def _is_mounted(path: Path) -> bool:
     return any(m.target == path for m in mount_table())
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+_MNT_DETACH = 2
+
+
+def _umount2(path: Path, *, lazy: bool = False) -> None:
+    """umount(2) itself: a sandbox's teardown unmounts half a dozen things, and a process
+    for each was a measurable part of its cost."""
+    if _libc.umount2(os.fsencode(path), _MNT_DETACH if lazy else 0) != 0:
+        code = ctypes.get_errno()
+        raise EngineError(f"cannot unmount {path}: {os.strerror(code)}")
+
+
 def _umount(path: Path) -> None:
     """Unmount ``path``, every stacked mount on it; lazily when busy (a process still uses it)."""
     while _is_mounted(path):
         try:
-            _run("umount", str(path))
+            _umount2(path)
         except EngineError:
-            _run("umount", "--lazy", str(path))
+            _umount2(path, lazy=True)
 
 
 def _loop_devices(image: Path) -> list[str]:
     """Loop devices still backed by ``image`` (an ext4 that a process keeps alive after a lazy
-    unmount keeps its loop device until that process lets go)."""
-    out = _run("losetup", "--noheadings", "--output", "NAME", "--associated", str(image))
-    return out.split()
+    unmount keeps its loop device until that process lets go), read from sysfs as
+    `losetup --associated` does, without its process."""
+    try:
+        wanted = os.stat(image)
+    except FileNotFoundError:
+        return []
+    found = []
+    for backing in Path("/sys/block").glob("loop*/loop/backing_file"):
+        try:
+            path = backing.read_text().strip().removesuffix(" (deleted)")
+            st = os.stat(path)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (wanted.st_dev, wanted.st_ino):
+            found.append(f"/dev/{backing.parent.parent.name}")
+    return found
 
 
 def _host_resolv_conf() -> str:
@@ -184,6 +214,7 @@ class SizedRootfs:
         *,
         hostname: str = "sandbox",
         ids: userns.Range | None = None,
+        client: Any = None,
     ) -> None:
         if size_gib < 1:
             raise EngineError(f"a disk limit must be at least 1 GiB, not {size_gib}")
@@ -196,6 +227,7 @@ class SizedRootfs:
         self._disk = self.directory / _DISK_MNT
         self.pin_name = _pin_name(self.directory)
         self.ids = ids
+        self._client = client  # the engine's Podman client; None: the podman CLI
         self._pinning: _Step | None = None
 
     @property
@@ -207,9 +239,9 @@ class SizedRootfs:
         """Mount everything (idempotent) and return the merged directory, the container's rootfs.
 
         A new disk.img is created sparse and formatted; an existing one is reused as is, so a
-        resumed sandbox finds its files again. ``defer_pin``: the image pin (a `podman create`,
-        the slowest step here) goes on in a thread until ``join_pin()``, which the caller must
-        call, so that it overlaps the container's own create and start.
+        resumed sandbox finds its files again. ``defer_pin``: the image pin (see
+        ``image_pins``; made once per image) is checked in a thread until ``join_pin()``,
+        which the caller must call, so that it overlaps the container's own create and start.
         """
         _check_option_path(self.directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -221,7 +253,7 @@ class SizedRootfs:
             try:
                 self._check_ids()
                 image_id = self._pinned_image()
-                # the pin (a `podman create`, the slowest step) overlaps the disk and overlay
+                # the pin (made once per image: checked here) overlaps the disk and overlay
                 self._pinning = _Step(lambda: self._pin(image_id))
                 self._mount_disk()
                 lower = None if self.ids else self._hold_lower(image_id)
@@ -298,8 +330,7 @@ class SizedRootfs:
 
     def destroy(self) -> None:
         """release(), then delete the directory with its disk.img: the sandbox's files are gone."""
-        self.release()
-        _remove_pin(self.pin_name)
+        self.release()  # the image's pin stays for the next sandbox (see image_pins)
         userns.release(self.directory)
         if self.disk_img.exists() and _loop_devices(self.disk_img):
             raise EngineError(
@@ -346,7 +377,7 @@ class SizedRootfs:
             layers = _layers.get(image_id)
         if layers is None:
             try:
-                _inspect_layers(image_id)
+                _inspect_layers(image_id, self._client)
             except EngineError as exc:
                 raise EngineError(f"cannot find the layers of image {self.image}: {exc}") from exc
             with _layers_lock:
@@ -373,20 +404,24 @@ class SizedRootfs:
         if pin.exists():
             return pin.read_text().strip()
         try:
-            image_id = _inspect_layers(self.image)
+            image_id = _inspect_layers(self.image, self._client)
         except EngineError as exc:
             raise EngineError(f"image {self.image} is not available: {exc}") from exc
         pin.write_text(image_id + "\n")
         return image_id
 
     def _pin(self, image_id: str) -> None:
-        """A never-started container of the image: `podman rmi` and `podman image prune` refuse
-        to delete an image a container uses, and a --rootfs container does not count. Without
-        it, removing the image empties the rootfs of every sandbox built on it."""
+        """The image's pin (see ``image_pins``), through the engine's client when given."""
+        root = self.directory.parent
+        if self._client is not None:
+            image_pins.ensure(self._client, root, image_id, self.image)
+            return
+        labels = {image_pins.PIN_LABEL: str(root), image_pins.IMAGE_LABEL: image_id}
         try:
             _run(
-                "podman", "create", "--name", self.pin_name, "--label",
-                f"{PIN_LABEL}={self.directory}", "--network", "none", image_id, "true",
+                "podman", "create", "--name", image_pins.pin_name(root, image_id),
+                *(f"--label={key}={value}" for key, value in labels.items()),
+                "--network", "none", image_id, "true",
             )  # fmt: skip
         except EngineError as exc:
             if "image not known" in str(exc):
@@ -497,14 +532,27 @@ class _Step:
             raise self._error
 
 
-def _inspect_layers(image: str) -> str:
-    """The image's id, with its layer directories remembered (one CLI call for both)."""
-    out = _run(
-        "podman", "image", "inspect", "--format", "{{.Id}} {{json .GraphDriver.Data}}", image
-    )
-    image_id, _, data_text = out.strip().partition(" ")
+def _inspect_layers(image: str, client: Any = None) -> str:
+    """The image's id, with its layer directories remembered (one call for both; through the
+    engine's client, a few ms, rather than a CLI process that loads Podman's storage)."""
+    if client is not None:
+        try:
+            attrs = client.images.get(image).attrs
+        except PodmanNotFound as exc:
+            raise EngineError(f"no image {image}") from exc
+        except APIError as exc:
+            raise EngineError(str(exc)) from exc
+        image_id, data = attrs["Id"], (attrs.get("GraphDriver") or {}).get("Data")
+    else:
+        out = _run(
+            "podman", "image", "inspect", "--format", "{{.Id}} {{json .GraphDriver.Data}}", image
+        )
+        image_id, _, data_text = out.strip().partition(" ")
+        try:
+            data = json.loads(data_text)
+        except ValueError:
+            return image_id
     try:
-        data = json.loads(data_text)
         layers = [data["UpperDir"], *(p for p in (data.get("LowerDir") or "").split(":") if p)]
     except (ValueError, KeyError, TypeError):
         return image_id  # not overlay storage: _map_layers says so if it is asked
@@ -593,11 +641,12 @@ def _release(directory: Path) -> None:
 def _close_door(directory: Path) -> None:
     """Unmount the bind of ``directory`` under DOORS, with what it carries."""
     door = DOORS / _pin_name(directory)
-    if _is_mounted(door):
-        try:
-            _run("umount", "--recursive", str(door))
-        except EngineError:
-            _run("umount", "--recursive", "--lazy", str(door))
+    for mount in reversed(mount_table()):  # what it carries first, then itself
+        if mount.target.is_relative_to(door) and _is_mounted(mount.target):
+            try:
+                _umount2(mount.target)
+            except EngineError:
+                _umount2(mount.target, lazy=True)
     with contextlib.suppress(OSError):
         door.rmdir()
 
@@ -674,15 +723,24 @@ def release_stale(root: Path, keep: Iterable[str] = ()) -> list[Path]:
         except FileNotFoundError:  # its own process removed it meanwhile: nothing left
             continue
         cleaned.append(directory)
-    # Pins of sandboxes whose directory is gone (a crash in the middle of destroy()).
-    listed = _run("podman", "ps", "--all", "--filter", f"label={PIN_LABEL}",
-                  "--format", f'{{{{.Names}}}}\t{{{{index .Labels "{PIN_LABEL}"}}}}')  # fmt: skip
-    for line in listed.splitlines():
-        name, _, pinned = line.partition("\t")
-        directory = Path(pinned)
-        if directory.is_relative_to(root) and not directory.exists():
+    # Image pins no sandbox directory names any more, and the per-sandbox pins of earlier
+    # versions whose directory is gone (a crash in the middle of destroy()).
+    labels = (image_pins.PIN_LABEL, image_pins.IMAGE_LABEL, PIN_LABEL)
+    fields = "\t".join(f'{{{{index .Labels "{label}"}}}}' for label in labels)
+    with image_pins.releasing(root) as stale:
+        listed = _run("podman", "ps", "--all", "--format", f"{{{{.Names}}}}\t{fields}")
+        pins: list[image_pins.Pin] = []
+        for line in listed.splitlines():
+            name, *values = [*line.split("\t"), "", "", ""][:4]
+            found = {k: v for k, v in zip(labels, values, strict=True) if v and v != "<no value>"}
+            legacy = found.get(PIN_LABEL)
+            if legacy and Path(legacy).is_relative_to(root) and not Path(legacy).exists():
+                _remove_pin(name)
+                cleaned.append(Path(legacy))
+            elif image_pins.PIN_LABEL in found:
+                pins.append((name, found))
+        for name in stale(pins):
             _remove_pin(name)
-            cleaned.append(directory)
     return cleaned
 
 

@@ -182,12 +182,25 @@ def wall_installed() -> bool:
     )
 
 
-def ensure_wall() -> None:
-    """Install the chain and its hook once; idempotent (every rule checked with -C), so
-    several processes and restarts never stack copies."""
-    problem = wall_problem()
-    if problem is not None:
+_wall_seen: frozenset[str] = frozenset()  # the wall as `iptables -S` printed it, once whole
+
+
+def ensure_wall() -> list[str]:
+    """Install the chains and their hooks; idempotent (every rule checked with -C), so
+    several processes and restarts never stack copies. Returns the filter table's rules
+    (`iptables -S`) as they are now.
+
+    One `iptables -S` per call when the wall stands as this process last saw it whole: a
+    create no longer runs a dozen iptables processes to find nothing to do; a wall someone
+    flushed or cut is noticed by the same listing and put back."""
+    global _wall_seen
+    listed = _iptables("-S")
+    if listed.returncode != 0:
+        problem = wall_problem() or listed.stderr.strip()
         raise EngineError(f"cannot keep sandboxes away from the host's services: {problem}")
+    lines = listed.stdout.splitlines()
+    if _wall_seen and _wall_seen <= set(lines):
+        return lines
     if _iptables("-n", "-L", CHAIN).returncode != 0:
         _iptables("-N", CHAIN)  # a racing process may have made it: checked below
     if _iptables("-C", CHAIN, *_BASE_RULES[0]).returncode != 0:
@@ -205,6 +218,13 @@ def ensure_wall() -> None:
         _must("-A", FORWARD_CHAIN, *routed)
     if _iptables("-C", *_FORWARD_HOOK).returncode != 0:
         _must("-I", _FORWARD_HOOK[0], "1", *_FORWARD_HOOK[1:])
+    lines = _iptables("-S").stdout.splitlines()
+    _wall_seen = frozenset(  # its own rules and hooks; not the policies' openings
+        line
+        for line in lines
+        if (CHAIN in line or FORWARD_CHAIN in line) and "--comment" not in line
+    )
+    return lines
 
 
 def _tag(home: str, sandbox_id: str) -> str:
@@ -236,15 +256,22 @@ def allow_host(home: str, sandbox_id: str, interface: str, rules: list[HostAcces
             _must("-I", CHAIN, "2", *args, *comment, "-j", "ACCEPT")
 
 
-def revoke_host(home: str, keep: Iterable[str] = (), only: str | None = None) -> None:
+def revoke_host(
+    home: str,
+    keep: Iterable[str] = (),
+    only: str | None = None,
+    listed: list[str] | None = None,
+) -> None:
     """Delete this workspace's allow rules: of sandbox ``only``, or of every sandbox not in
-    ``keep`` (recovery)."""
-    listed = _iptables("-S", CHAIN)
-    if listed.returncode != 0:
-        return
+    ``keep`` (recovery). ``listed``: the rules as `iptables -S` printed them just now."""
+    if listed is None:
+        done = _iptables("-S", CHAIN)
+        if done.returncode != 0:
+            return
+        listed = done.stdout.splitlines()
     kept = set(keep)
     prefix = f'--comment "{_COMMENT} {home} '
-    for line in listed.stdout.splitlines():
+    for line in listed:
         if prefix not in line or not line.startswith(f"-A {CHAIN} "):
             continue
         sandbox_id = line.split(prefix, 1)[1].split('"', 1)[0]

@@ -39,7 +39,7 @@ from podman.errors import NotFound as PodmanNotFound
 from sandbench import config as config_module
 from sandbench import paths, secrets
 from sandbench.config import Config
-from sandbench.engine import agent_client, disk, images, isolation, usage, userns
+from sandbench.engine import agent_client, disk, image_pins, images, isolation, usage, userns
 from sandbench.engine import host as host_module
 from sandbench.engine.errors import (
     EngineError,
@@ -615,6 +615,7 @@ class Engine:
                 rootfs.ids,
                 agent=agent is not None,
                 labels=labels,
+                new=new,
             )
             container.start()
         except BaseException:
@@ -772,6 +773,7 @@ class Engine:
         *,
         agent: bool,
         labels: dict[str, str] | None = None,
+        new: bool = True,
     ) -> Any:
         found = self.host
         cpu_period = 100_000
@@ -783,8 +785,9 @@ class Engine:
             LABEL_HOME: self._home_label,
             **(labels or {}),
         }
-        with contextlib.suppress(PodmanNotFound, APIError):  # a leftover from a crash
-            self.client.containers.get(f"sandbench-{sandbox_id}").remove(force=True)
+        if not new:  # a leftover from a crash (a new sandbox's id is new to Podman too)
+            with contextlib.suppress(PodmanNotFound, APIError):
+                self.client.containers.get(f"sandbench-{sandbox_id}").remove(force=True)
         mapped: dict[str, Any] = {}
         if ids is not None:  # libpod wants the mode "private" with explicit mappings
             mapped = {"userns_mode": "private", "idmappings": ids.podman()}
@@ -823,11 +826,11 @@ class Engine:
         elif not self.config.isolation:
             network = {"network_mode": "bridge"}
         else:
-            isolation.ensure_wall()
+            listed = isolation.ensure_wall()
             key = isolation.SHARED if spec.devbox_to_devbox else sandbox_id
             labels = {LABEL_HOME: labels[LABEL_HOME]}
             found = isolation.ensure_network(self.client, self._home_label, key, labels)
-            isolation.revoke_host(self._home_label, only=sandbox_id)
+            isolation.revoke_host(self._home_label, only=sandbox_id, listed=listed)
             isolation.allow_host(self._home_label, sandbox_id, found.interface, spec.host_access)
             network = {"network_mode": "bridge", "networks": {found.name: {}}}
         if not self.config.isolation:
@@ -888,8 +891,13 @@ class Engine:
     # ------------------------------------------------------------------ use
 
     def _ready(self, sandbox_id: str) -> Sandbox:
-        """The sandbox, running: a suspended one is resumed, a paused one unpaused."""
+        """The sandbox, running: a suspended one is resumed, a paused one unpaused, and one
+        in the middle of a change (its watcher suspending it as a command arrives) is
+        waited for, then used."""
         sandbox = self.store.get_sandbox(sandbox_id)
+        if sandbox.status in _CHANGING:
+            settled = {SandboxState.RUNNING, SandboxState.SUSPENDED}
+            sandbox = self.wait_for(sandbox.id, settled | _ENDED, timeout=LAUNCH_TIMEOUT_S)
         if sandbox.status == SandboxState.SUSPENDED:
             self.resume(sandbox.id)
             sandbox = self.store.get_sandbox(sandbox.id)
@@ -1309,6 +1317,7 @@ class Engine:
             spec.resources.disk_gib,
             hostname=_hostname(sandbox_id),
             ids=self._ids(sandbox_id),
+            client=self.client,
         )
 
     # ------------------------------------------------------------------ health and policy
@@ -1589,7 +1598,19 @@ class Engine:
     def remove_image(self, image: str) -> None:
         """Remove an image of sandbench's (a snapshot's); one still in use stays."""
         with contextlib.suppress(PodmanNotFound, APIError):
+            if self.connection.local:  # its pin, unless a sandbox's disk still names it
+                image_id = self.client.images.get(image).id
+                image_pins.release(self.client, self._sandboxes_root, image_id)
             self.client.images.remove(image)
+
+
+_CHANGING = {
+    SandboxState.PROVISIONING,
+    SandboxState.INITIALIZING,
+    SandboxState.SUSPENDING,
+    SandboxState.RESUMING,
+}
+_ENDED = {SandboxState.FAILURE, SandboxState.SHUTDOWN}
 
 
 def _pid_alive(pid: int | None) -> bool:
