@@ -309,6 +309,37 @@ def test_config_keymap_entries_are_set_and_removed_by_id(capsys, sandbench_home:
     assert json.loads(out)["keymap"] == {"app.help": "f1"}
 
 
+def test_config_warm_pool_sizes_are_set_one_at_a_time(capsys, sandbench_home: Path) -> None:
+    config_file = sandbench_home / "config" / "config.toml"
+    code, out, _ = run(capsys, "config", "set", "warm_pool.MEDIUM", "3")
+    assert code == 0 and out.strip() == "warm_pool.MEDIUM = 3"
+    code, out, _ = run(capsys, "config", "set", "warm_pool.X_SMALL", "0")  # none of that size
+    assert code == 0 and out.strip() == "warm_pool.X_SMALL = 0"
+    code, out, _ = run(capsys, "config", "show", "--json")
+    assert json.loads(out)["warm_pool"] == {"SMALL": 2, "MEDIUM": 3}
+    code, out, _ = run(capsys, "config", "show")
+    assert "SMALL=2, MEDIUM=3" in out
+    written = config_file.read_text()
+    for argv, message in [
+        (["warm_pool.HUGE", "1"], "warm_pool.HUGE: no such size preset"),
+        (["warm_pool.SMALL", "17"], "warm_pool.SMALL: the count must be a whole number 0..16"),
+        (["warm_pool.SMALL", "two"], "warm_pool.SMALL: the count must be a whole number"),
+        (["warm_pool.SMALL", "-1"], "not '-1'"),
+    ]:
+        result = cli("config", "set", *argv)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert config_file.read_text() == written  # untouched
+    # empty: that size's default again (X_SMALL's is 2; MEDIUM has none)
+    code, out, _ = run(capsys, "config", "set", "warm_pool.X_SMALL", "")
+    assert code == 0 and out.strip() == "warm_pool.X_SMALL = 2"
+    code, out, _ = run(capsys, "config", "set", "warm_pool.MEDIUM", "")
+    assert code == 0 and out.strip() == "warm_pool.MEDIUM = 0"
+    code, out, _ = run(capsys, "config", "show", "--json")
+    assert json.loads(out)["warm_pool"] == {"X_SMALL": 2, "SMALL": 2}
+    assert "warm_pool" not in config_file.read_text()  # the default: not written
+
+
 def test_broken_config_and_database_are_reported(sandbench_home: Path) -> None:
     config = sandbench_home / "config" / "config.toml"
     config.parent.mkdir(parents=True)

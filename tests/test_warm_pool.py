@@ -18,7 +18,13 @@ from sandbench.engine import Engine
 from sandbench.engine.pool import LABEL_POOL, warm_containers
 from sandbench.model import SandboxState
 from sandbench.store import Store
-from tests.engine_support import containers_of, host_port_policy, scenario, with_extra
+from tests.engine_support import (
+    containers_of,
+    host_port_policy,
+    sandbench,
+    scenario,
+    with_extra,
+)
 
 pytestmark = [pytest.mark.podman, pytest.mark.slow]
 
@@ -161,3 +167,31 @@ def test_a_crashed_owners_pool_is_reaped_at_the_next_start(store: Store, tmp_pat
         check=True,
     ).stdout
     assert paths.home_label() not in listed
+
+
+def test_pool_status_counts_the_warm_sandboxes_of_each_configured_size(engine: Engine) -> None:
+    """From another process: the sizes `config set` asked for, and the warm sandboxes of a
+    live owner (this one) counted against their size (the workbench shows the same report)."""
+    assert sandbench("config", "set", "warm_pool.SMALL", "0").returncode == 0
+    assert sandbench("config", "set", "warm_pool.X_SMALL", "1").returncode == 0
+    pool = engine.start_pool({"X_SMALL": 1})
+    assert pool.wait_filled(120), pool.status()
+    result = sandbench("pool", "status", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["configured"] == {"X_SMALL": 1}
+    (size,) = status["sizes"]
+    assert (size["preset"], size["size"], size["ready"]) == ("X_SMALL", 1, 1)
+    assert size["key"] == pool.status()[0].key  # the key this process's pool made it for
+    (warm,) = status["warm"]
+    assert warm["owner_pid"] == os.getpid() and warm["owner_alive"] and not warm["claimed"]
+    text = sandbench("pool", "status").stdout
+    assert "X_SMALL" in text and "WANTED" in text
+    # a claimed one keeps its pool label: listed as claimed, no longer counted as warm
+    claimed = engine.create(engine.spec_for(scenario(resource_size_request="X_SMALL")))
+    assert claimed.id == warm["sandbox"]
+    status = json.loads(sandbench("pool", "status", "--json").stdout)
+    by_id = {w["sandbox"]: w for w in status["warm"]}
+    assert by_id[claimed.id]["claimed"]
+    unclaimed = [w for w in status["warm"] if not w["claimed"]]  # the refill, if made yet
+    assert status["sizes"][0]["ready"] == len(unclaimed) <= 1

@@ -15,6 +15,8 @@ from sandbench.errors import InvalidInput
 from sandbench.model.problems import problems_from
 
 DEFAULT_IMAGE = "localhost/sandbench-base:latest"
+POOL_PRESETS = ("X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "XX_LARGE")
+MAX_POOL_COUNT = 16
 
 
 class ClusterSettings(BaseModel):
@@ -63,7 +65,8 @@ class Config(BaseModel):
     warm_pool: dict[str, int] = Field(
         default_factory=lambda: {"X_SMALL": 2, "SMALL": 2},
         description="Warm sandboxes kept ready per size preset (default image, x86_64,"
-        " default network) by the workbench and `serve`: a create is then a claim.",
+        " default network) by the workbench and `serve`: a create is then a claim."
+        " `config set warm_pool.MEDIUM 1`; 0 keeps none, an empty value restores the default.",
     )
     isolation: bool = Field(
         default=True,
@@ -120,10 +123,9 @@ class Config(BaseModel):
     @field_validator("warm_pool")
     @classmethod
     def _pool_sizes(cls, value: dict[str, int]) -> dict[str, int]:
-        presets = ("X_SMALL", "SMALL", "MEDIUM", "LARGE", "X_LARGE", "XX_LARGE")
         for size, count in value.items():
-            if size not in presets or not 0 <= count <= 16:
-                raise ValueError(f"warm_pool.{size}: a size preset ({', '.join(presets)}) -> 0..16")
+            if size not in POOL_PRESETS or not 0 <= count <= MAX_POOL_COUNT:
+                raise ValueError(pool_problem(size))
         return value
 
     @field_validator("image_aliases")
@@ -133,6 +135,14 @@ class Config(BaseModel):
             if not ref.strip() or not local.strip() or any(c.isspace() for c in ref + local):
                 raise ValueError(f"image_aliases.{ref}: a reference and a local image")
         return value
+
+
+def pool_problem(size: str) -> str:
+    """What a ``warm_pool`` entry must be, naming the entry (config file and ``config set``)."""
+    return (
+        f"warm_pool.{size}: the size must be one of {', '.join(POOL_PRESETS)}"
+        f" and the count a whole number 0..{MAX_POOL_COUNT}"
+    )
 
 
 def describe_keys() -> dict[str, str]:
@@ -166,10 +176,42 @@ def save(config: Config, path: Path | None = None) -> Path:
     return path
 
 
+def _pool_sizes(config: Config, size: str, raw: str) -> dict[str, int]:
+    """``warm_pool`` with ``size`` set from its command-line text: a count, 0 (none kept,
+    the entry goes) or empty (that size's default). Checked here, before any write, so the
+    message names the entry rather than the whole table."""
+    sizes = dict(config.warm_pool)
+    if size not in POOL_PRESETS:
+        raise InvalidInput(
+            f"config warm_pool.{size}: no such size preset (sizes: {', '.join(POOL_PRESETS)})"
+        )
+    if raw == "":
+        default = Config.model_fields["warm_pool"].get_default(call_default_factory=True)
+        count = default.get(size, 0)
+    else:
+        try:
+            count = int(raw.strip())
+        except ValueError:
+            count = -1
+        if not 0 <= count <= MAX_POOL_COUNT:
+            raise InvalidInput(
+                f"config warm_pool.{size}: the count must be a whole number 0..{MAX_POOL_COUNT},"
+                f" not {raw!r}"
+            )
+    sizes[size] = count
+    return {name: sizes[name] for name in POOL_PRESETS if sizes.get(name)}  # 0: no entry
+
+
 def set_value(key: str, raw: str, path: Path | None = None) -> Config:
     """Set one key from its command-line text; empty text resets it to the default.
-    ``keymap.ID`` sets (or, empty, removes) one entry of the keymap table."""
+    ``keymap.ID`` sets (or, empty, removes) one entry of the keymap table; ``warm_pool.SIZE``
+    one size of the warm pool (0: none of it; empty: its default)."""
     table, _, entry = key.partition(".")
+    if table == "warm_pool" and entry:
+        config = load(path)
+        new = config.model_copy(update={"warm_pool": _pool_sizes(config, entry, raw)})
+        save(new, path)
+        return new
     if table == "cluster" and entry in ClusterSettings.model_fields:
         config = load(path)
         settings = config.cluster.model_dump(exclude_none=True)
@@ -181,7 +223,9 @@ def set_value(key: str, raw: str, path: Path | None = None) -> Config:
         save(new, path)
         return new
     if key not in Config.model_fields and not (table == "keymap" and entry):
-        keys = ", ".join([*Config.model_fields, "cluster.address", "keymap.BINDING_ID"])
+        keys = ", ".join(
+            [*Config.model_fields, "cluster.address", "keymap.BINDING_ID", "warm_pool.SIZE"]
+        )
         raise InvalidInput(f"unknown config key {key!r} (keys: {keys})")
     config = load(path)
     data = config.model_dump(exclude_defaults=True, exclude_none=True)

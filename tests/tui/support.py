@@ -16,6 +16,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Log
 
+from sandbench.engine.pool import PoolReport, PoolRow
 from sandbench.engine.usage import ImageUsage
 from sandbench.errors import SandbenchError
 from sandbench.model import parse_scenarios
@@ -85,10 +86,33 @@ class OfflineWorkbench(Workbench):
     def image_usage(self) -> ImageUsage:
         raise SandbenchError("offline: Podman is not asked")
 
+    def pool_report(self) -> PoolReport:
+        raise SandbenchError("offline: Podman is not asked")
+
 
 # ----------------------------------------------------------------------------- fixed data
 
 NOW_MS = 1_750_000_000_000  # the fixed "now" of the snapshots
+
+
+def fixed_pool() -> PoolReport:
+    """The workbench's own pool mid-refill: one size full (three of it used), one being made."""
+
+    def row(name: str, size: int, ready: int, creating: int, claimed: int) -> PoolRow:
+        return PoolRow(
+            name,
+            f"0123456789ab/x86_64/{name}",
+            size,
+            ready,
+            creating,
+            image="localhost/sandbench-base:latest",
+            architecture="x86_64",
+            preset=name,
+            claimed=claimed,
+        )
+
+    rows = [row("X_SMALL", 2, 2, 0, 3), row("SMALL", 2, 1, 1, 0)]
+    return PoolReport({"X_SMALL": 2, "SMALL": 2}, rows, [], kept_here=True)
 
 
 class FixedWorkbench(Workbench):
@@ -116,6 +140,9 @@ class FixedWorkbench(Workbench):
 
     def check_engine(self) -> str:
         return "fixed"
+
+    def pool_report(self) -> PoolReport:
+        return fixed_pool()
 
     def scenario_page(self, name: str | None, starting_after: str | None, limit: int) -> RowsPage:
         rows = [r for r in self.rows if not name or name.lower() in r.name.lower()]

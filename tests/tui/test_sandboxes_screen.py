@@ -3,10 +3,14 @@ pause, remove; and its keys, which show only when they apply."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from textual.widgets import Static
 
+from sandbench import paths
 from sandbench.engine import Engine
+from sandbench.engine.pool import warm_containers
 from sandbench.model import SandboxState
 from sandbench.store import Store
 from sandbench.tui import keys
@@ -206,3 +210,49 @@ async def test_clean_up_applies_the_retention_policy(offline_app: SandbenchApp) 
         )
         notice = next(n for n in offline_app.notice_log if n.title == "Clean up done")
         assert notice.message.startswith("nothing to remove (keep the newest 3 runs'")
+
+
+def warm_sandboxes(engine: Engine) -> set[str]:
+    """The pool's containers of this workspace (claimed ones keep their pool label)."""
+    return {c["io.sandbench.sandbox"] for c in warm_containers(engine.client, paths.home_label())}
+
+
+def pool_line(screen: SandboxesScreen) -> str:
+    return str(screen.query_one("#pool", Static).render())
+
+
+@pytest.mark.podman
+@pytest.mark.slow
+async def test_the_warm_pool_line_follows_the_pool(
+    live_app: SandbenchApp, store: Store, engine: Engine
+) -> None:
+    """Before the pool starts, the configured sizes and none warm; then its own pool as it
+    fills, a claim counted and refilled; warm sandboxes stay out of the list until claimed."""
+    async with live_app.run_test(size=(80, 24)) as pilot:
+        screen = await open_sandboxes(pilot, live_app)
+        await wait_for(pilot, lambda: screen.query_one("#pool").display, "the pool line")
+        before = pool_line(screen)
+        assert before.startswith("warm pool sandbench-base x86_64: X_SMALL 0/2, SMALL 0/2")
+        assert "starts with the first sandbox" in before  # the config's default sizes
+
+        engine.start_pool({"X_SMALL": 1})
+        await wait_for(
+            pilot, lambda: "X_SMALL 1/1" in pool_line(screen), "a warm sandbox", timeout=180
+        )
+        assert pool_line(screen) == "warm pool sandbench-base x86_64: X_SMALL 1/1"
+        warm_ids = await asyncio.to_thread(warm_sandboxes, engine)
+        (warm_id,) = warm_ids
+        assert warm_id not in screen.rows  # no store row: not in the list
+
+        spec = engine.spec_for(scenario("pool-claim", resource_size_request="X_SMALL"))
+        sandbox = await asyncio.to_thread(engine.create, spec)
+        assert sandbox.id == warm_id  # claimed, not made cold
+        await wait_for(
+            pilot,
+            lambda: pool_line(screen) == "warm pool sandbench-base x86_64: X_SMALL 1/1 (1 used)",
+            "the claim counted and the pool refilled",
+            timeout=180,
+        )
+        await wait_for(pilot, lambda: sandbox.id in screen.rows, "the claimed sandbox listed")
+        refilled = await asyncio.to_thread(warm_sandboxes, engine) - {sandbox.id}
+        assert len(refilled) == 1 and not refilled & set(screen.rows)

@@ -22,7 +22,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.add_argument(
         "key",
         metavar="KEY",
-        help=f"one of {', '.join(config.Config.model_fields)}, or keymap.BINDING_ID",
+        help=f"one of {', '.join(config.Config.model_fields)}, keymap.BINDING_ID or warm_pool.SIZE",
     )
     p.add_argument("value", metavar="VALUE")
     p.set_defaults(handler=cmd_set)
@@ -62,6 +62,8 @@ def cmd_set(args: argparse.Namespace) -> int:
     updated = config.set_value(args.key, args.value)
     if scope == "cluster" and entry:
         value = getattr(updated.cluster, entry)
+    elif scope == "warm_pool" and entry:
+        value = updated.warm_pool.get(entry, 0)
     else:
         value = updated.keymap.get(entry) if entry else getattr(updated, args.key)
     print(f"{args.key} = {shown(value)}")

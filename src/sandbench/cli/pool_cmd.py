@@ -6,14 +6,15 @@ reads its containers' labels, so it answers from another terminal too."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from typing import Any
 
 from sandbench import config as config_module
 from sandbench import paths
 from sandbench.cli.output import emit_json, table
-from sandbench.engine.pool import LABEL_OWNER_START, LABEL_POOL, warm_containers
-from sandbench.engine.sandboxes import LABEL_OWNER, LABEL_SANDBOX, _alive
+from sandbench.engine.pool import pool_report
 from sandbench.engine.service import connect
+from sandbench.store import open_store
 
 
 def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,35 +26,31 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def pool_status() -> dict[str, Any]:
-    """What the config asks for, and the warm sandboxes of this workspace by owner."""
+    """What the config asks for, each size's warm sandboxes, and the warm sandboxes of this
+    workspace by owner (the same report the workbench shows)."""
     cfg = config_module.load()
     connection = connect(cfg.podman_uri)
     try:
-        found = warm_containers(connection.client, paths.home_label())
+        with open_store() as store:
+            report = pool_report(
+                connection.client, paths.home_label(), cfg.warm_pool, cfg.default_image, store
+            )
     finally:
         connection.close()
-    warm = []
-    for labels in found:
-        owner = labels.get(LABEL_OWNER, "")
-        alive = owner.isdigit() and _alive(int(owner), labels.get(LABEL_OWNER_START))
-        warm.append(
-            {
-                "sandbox": labels.get(LABEL_SANDBOX, ""),
-                "key": labels.get(LABEL_POOL, ""),
-                "owner_pid": int(owner) if owner.isdigit() else None,
-                "owner_alive": alive,
-                "state": labels.get("state", ""),
-            }
-        )
-    return {"configured": dict(cfg.warm_pool), "warm": warm}
+    return {
+        "configured": report.configured,
+        "sizes": [asdict(row) for row in report.rows],
+        "warm": report.warm,
+    }
 
 
 def summary(status: dict[str, Any]) -> str:
     """One line for `doctor`."""
     sizes = ", ".join(f"{n} x{c}" for n, c in status["configured"].items() if c) or "none"
-    owners = sorted({w["owner_pid"] for w in status["warm"] if w["owner_alive"]})
-    stale = sum(1 for w in status["warm"] if not w["owner_alive"])
-    text = f"configured {sizes} (kept by the workbench and `serve`); {len(status['warm'])} warm"
+    unclaimed = [w for w in status["warm"] if not w["claimed"]]
+    owners = sorted({w["owner_pid"] for w in unclaimed if w["owner_alive"]})
+    stale = sum(1 for w in unclaimed if not w["owner_alive"])
+    text = f"configured {sizes} (kept by the workbench and `serve`); {len(unclaimed)} warm"
     if owners:
         text += f" (owned by pid {', '.join(map(str, owners))})"
     if stale:
@@ -67,10 +64,29 @@ def cmd_status(args: argparse.Namespace) -> int:
         emit_json(status)
         return 0
     print(summary(status))
+    if status["sizes"]:
+        rows = [
+            [
+                row["preset"] or row["name"] or "-",
+                row["image"] or "-",
+                row["architecture"] or "-",
+                row["size"],
+                row["ready"],
+                row["key"] or row["last_error"] or "-",
+            ]
+            for row in status["sizes"]
+        ]
+        print(table(["SIZE", "IMAGE", "ARCH", "WANTED", "WARM", "KEY"], rows))
     if status["warm"]:
         rows = [
-            [w["sandbox"], w["key"], w["owner_pid"] or "", "yes" if w["owner_alive"] else "no"]
+            [
+                w["sandbox"],
+                w["key"],
+                w["owner_pid"] or "",
+                "yes" if w["owner_alive"] else "no",
+                "yes" if w["claimed"] else "no",
+            ]
             for w in status["warm"]
         ]
-        print(table(["SANDBOX", "KEY", "OWNER", "ALIVE"], rows))
+        print(table(["SANDBOX", "KEY", "OWNER", "ALIVE", "CLAIMED"], rows))
     return 0

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbench.model.ids import new_id
-from sandbench.model.resources import PRESETS, ResourceSize
+from sandbench.model.resources import PRESETS, Resources, ResourceSize
 from sandbench.model.sandbox import NetworkPolicy, SandboxSpec
 from sandbench.model.scenario import Architecture
 
 if TYPE_CHECKING:
     from sandbench.engine.sandboxes import Engine
+    from sandbench.store import Store
 
 log = logging.getLogger("sandbench.engine")
 LABEL_POOL = "io.sandbench.pool"  # the key a warm sandbox was made for
@@ -66,6 +67,7 @@ class Target:
     key: PoolKey | None = None
     ready: list[str] = field(default_factory=list)  # sandbox ids, oldest first
     creating: int = 0
+    claimed: int = 0  # warm sandboxes taken by creates, since the pool started
     failures: int = 0
     last_error: str = ""
     idle_s: float | None = None  # a target added for a while (a benchmark's): dropped
@@ -74,14 +76,34 @@ class Target:
 
 @dataclass
 class PoolRow:
-    """One line of ``sandbench pool status``."""
+    """One key of the pool: what is kept of it and how many are warm now."""
 
-    name: str
+    name: str  # the size preset as configured, or "for IMAGE" (a benchmark's)
     key: str
-    size: int
-    ready: int
-    creating: int
+    size: int  # how many are wanted
+    ready: int  # warm, waiting for a claim
+    creating: int  # being made now (known only to the process keeping the pool)
     last_error: str = ""
+    image: str = ""
+    architecture: str = ""
+    preset: str = ""  # the size preset its resources are ("" if none)
+    failing: bool = False  # refills stopped after repeated failures
+    claimed: int = 0  # taken by creates (known only to the process keeping the pool)
+
+
+@dataclass
+class PoolReport:
+    """The warm pool as `pool status`, `doctor` and the workbench show it (one source)."""
+
+    configured: dict[str, int]
+    rows: list[PoolRow]
+    warm: list[dict[str, Any]]  # every pool container of this workspace, by any owner
+    kept_here: bool  # rows are this process's own pool (refills in flight are known)
+
+
+def preset_of(resources: Resources) -> str:
+    """The size preset ``resources`` are, or "" (a custom size)."""
+    return next((size.value for size, preset in PRESETS.items() if preset == resources), "")
 
 
 def pool_spec(image: str, size: ResourceSize, architecture: Architecture) -> SandboxSpec:
@@ -92,6 +114,19 @@ def pool_spec(image: str, size: ResourceSize, architecture: Architecture) -> San
         resources=PRESETS[size],
         working_directory="/workspace",
         network=NetworkPolicy.DEFAULT,
+    )
+
+
+def key_of(spec: SandboxSpec, image_id: str) -> PoolKey:
+    """The key of ``spec``'s container with its image resolved to ``image_id``."""
+    return PoolKey(
+        image_id,
+        spec.architecture.value,
+        float(spec.resources.cpu),
+        int(spec.resources.memory_gib),
+        int(spec.resources.disk_gib),
+        spec.pids_limit,
+        spec.network.value,
     )
 
 
@@ -150,17 +185,7 @@ class WarmPool:
         if spec.env or spec.devbox_to_devbox or spec.host_access:
             return None
         image_id = self._image_id(spec.image)
-        if image_id is None:
-            return None
-        return PoolKey(
-            image_id,
-            spec.architecture.value,
-            float(spec.resources.cpu),
-            int(spec.resources.memory_gib),
-            int(spec.resources.disk_gib),
-            spec.pids_limit,
-            spec.network.value,
-        )
+        return None if image_id is None else key_of(spec, image_id)
 
     # ------------------------------------------------------------------ claims
 
@@ -178,6 +203,7 @@ class WarmPool:
                     target.last_claim = time.monotonic()
                 if target.key == key and target.ready:
                     sandbox_id = target.ready.pop(0)
+                    target.claimed += 1
                     self.claims += 1
                     self._wake.notify_all()  # make another
                     return sandbox_id, key
@@ -338,6 +364,7 @@ class WarmPool:
     # ------------------------------------------------------------------ status and drain
 
     def status(self) -> list[PoolRow]:
+        """Each target now: wanted, warm, being made, and why refills fail if they do."""
         with self._lock:
             return [
                 PoolRow(
@@ -347,6 +374,11 @@ class WarmPool:
                     len(t.ready),
                     t.creating,
                     t.last_error,
+                    t.spec.image,
+                    t.spec.architecture.value,
+                    preset_of(t.spec.resources),
+                    t.failures >= 3,
+                    t.claimed,
                 )
                 for t in self.targets
             ]
@@ -380,3 +412,66 @@ def warm_containers(client: Any, home_label: str) -> list[dict[str, str]]:
             state = state.get("Status", "") if isinstance(state, dict) else str(state or "")
             found.append({**labels, "name": container.name, "state": state})
     return found
+
+
+def pool_report(
+    client: Any,
+    home_label: str,
+    configured: dict[str, int],
+    default_image: str,
+    store: Store,
+    pool: WarmPool | None = None,
+) -> PoolReport:
+    """The warm pool of this workspace: ``pool``'s own targets when this process keeps it
+    (the workbench), else the configured sizes with the warm containers of live owners
+    counted against them (`pool status` from another terminal). A pool container the store
+    records has been claimed: listed, not counted. Podman calls: a thread's."""
+    from sandbench.engine import images
+    from sandbench.engine.sandboxes import LABEL_OWNER, LABEL_SANDBOX, _alive
+
+    found = warm_containers(client, home_label)
+    claimed = store.recorded_sandboxes(labels.get(LABEL_SANDBOX, "") for labels in found)
+    warm = []
+    for labels in found:
+        owner = labels.get(LABEL_OWNER, "")
+        alive = owner.isdigit() and _alive(int(owner), labels.get(LABEL_OWNER_START))
+        warm.append(
+            {
+                "sandbox": labels.get(LABEL_SANDBOX, ""),
+                "key": labels.get(LABEL_POOL, ""),
+                "owner_pid": int(owner) if owner.isdigit() else None,
+                "owner_alive": alive,
+                "state": labels.get("state", ""),
+                "claimed": labels.get(LABEL_SANDBOX) in claimed,
+            }
+        )
+    if pool is not None:
+        return PoolReport(dict(configured), pool.status(), warm, kept_here=True)
+    attrs = images.inspect(client, default_image)
+    image_id = str(attrs["Id"]) if attrs else None
+    live: dict[str, int] = {}
+    for container in warm:
+        if container["owner_alive"] and not container["claimed"]:
+            live[container["key"]] = live.get(container["key"], 0) + 1
+    rows = []
+    for name, count in configured.items():
+        if count <= 0:
+            continue
+        spec = pool_spec(default_image, ResourceSize(name), Architecture.X86_64)
+        key = key_of(spec, image_id).label() if image_id else ""
+        rows.append(
+            PoolRow(
+                name,
+                key,
+                count,
+                live.pop(key, 0),
+                0,
+                "" if image_id else f"image {default_image} is missing",
+                default_image,
+                spec.architecture.value,
+                name,
+            )
+        )
+    for key, count in live.items():  # kept for a while by another process (a benchmark's)
+        rows.append(PoolRow("", key, 0, count, 0, architecture=key.split("/")[1]))
+    return PoolReport(dict(configured), rows, warm, kept_here=False)

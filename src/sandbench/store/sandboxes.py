@@ -157,6 +157,17 @@ class SandboxStore(Database):
                 raise NotFound(f"no sandbox with id or name {sandbox_id!r}")
             return self._sandbox(conn, row)
 
+    def recorded_sandboxes(self, sandbox_ids: Iterable[str]) -> set[str]:
+        """Which of ``sandbox_ids`` have a row: of the pool's containers, those claimed."""
+        wanted = list(sandbox_ids)
+        if not wanted:
+            return set()
+        with self.read() as conn:
+            rows = conn.execute(
+                f"SELECT id FROM sandboxes WHERE id IN ({', '.join('?' * len(wanted))})", wanted
+            ).fetchall()
+        return {row[0] for row in rows}
+
     def page_sandboxes(
         self,
         *,

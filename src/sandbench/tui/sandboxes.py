@@ -14,6 +14,11 @@ what was read), never the whole log again.
 The disk each sandbox holds on the host (its sparse disk file's real blocks) is read with
 the list; what sandbench's images hold, every ``IMAGES_POLL_S`` seconds (a Podman call).
 Both totals are in the title; the per-sandbox figure is a column where the width allows.
+
+The warm pool is a line above the status, read with the list (the same report as
+`sandbench pool status`): per image and architecture, each size's warm/wanted count and the
+refills in flight. Warm sandboxes have no store row, so they are not in the list until a
+create claims one.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
+from sandbench.engine.pool import PoolReport
 from sandbench.engine.usage import ImageUsage, human
 from sandbench.model.sandbox import SandboxState
 from sandbench.runner.retention import Report
@@ -63,6 +69,7 @@ class SandboxesLoaded(Message):
     stats: dict[str, SandboxStats] = field(default_factory=dict)
     error: BaseException | None = None
     disks: dict[str, int] | None = None  # None: could not be read
+    pool: PoolReport | None = None  # None: could not be read
 
 
 @dataclass
@@ -124,6 +131,35 @@ def disk_text(row: SandboxRow, disks: dict[str, int]) -> str:
     return "-" if held is None or row.ended else human(held)
 
 
+def short_image(image: str) -> str:
+    """An image's last path part, without a ``:latest`` tag: the pool line is narrow."""
+    return image.rsplit("/", 1)[-1].removesuffix(":latest")
+
+
+def pool_text(report: PoolReport) -> str:
+    """The pool line after its label: per image and architecture, each size's warm/wanted
+    count, the refills in flight (or failing) and how many creates it served."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for row in report.rows:
+        text = f"{row.preset or row.name or 'custom'} {row.ready}/{row.size}"
+        if row.creating:
+            text += f" +{row.creating} refilling"
+        elif row.failing or (row.last_error and row.ready < row.size and not report.kept_here):
+            text += " failing"
+        if row.claimed:
+            text += f" ({row.claimed} used)"
+        image = short_image(row.image) if row.image else row.key.split("/")[0] or "?"
+        groups.setdefault((image, row.architecture), []).append(text)
+    if not groups:
+        return "none configured (config set warm_pool.SMALL 2)"
+    text = " · ".join(
+        f"{image} {arch}: {', '.join(texts)}" for (image, arch), texts in groups.items()
+    )
+    if not report.kept_here:  # the engine starts its pool with its first sandbox
+        text += " · starts with the first sandbox"
+    return text
+
+
 COLUMN_KEYS = ("id", "name", "origin", "state", "preset", "arch", "idle", "cpu", "mem", "disk")
 LABELS = {
     "id": "SANDBOX",
@@ -169,6 +205,7 @@ class SandboxesScreen(KeyedScreen):
         self.stats: dict[str, SandboxStats] = {}
         self.disks: dict[str, int] | None = None  # bytes each sandbox's disk holds
         self.images: ImageUsage | None = None
+        self.pool: PoolReport | None = None
         self._measuring = False
         self.include_ended = False
         self.busy: set[str] = set()  # sandboxes with an action in flight
@@ -195,6 +232,7 @@ class SandboxesScreen(KeyedScreen):
         yield Static("", id="empty", classes="empty")
         yield Static("", id="activity-title", classes="activity-title")
         yield ActivityLog(self.sandbench.workbench.now_ms, id="activity")
+        yield Static("", id="pool", classes="status")
         yield Static("", id="status", classes="status")
         yield Footer()
 
@@ -202,6 +240,7 @@ class SandboxesScreen(KeyedScreen):
         self.query_one("#empty").display = False
         self.query_one("#activity-title").display = False
         self.query_one(ActivityLog).display = False
+        self.query_one("#pool").display = False  # until the pool has been read
         self._widths = self._column_widths()
         self.query_one(VimTable).set_columns(self._columns())
         self.query_one(VimTable).focus()
@@ -283,7 +322,11 @@ class SandboxesScreen(KeyedScreen):
             disks: dict[str, int] | None = workbench.sandbox_disks()
         except Exception:  # the list still shows; the title says nothing of disks
             disks = None
-        self.post_message(SandboxesLoaded(generation, rows, stats, disks=disks))
+        try:
+            pool: PoolReport | None = workbench.pool_report()
+        except Exception:  # no Podman: said at start-up and by the list's stats
+            pool = None
+        self.post_message(SandboxesLoaded(generation, rows, stats, disks=disks, pool=pool))
 
     def measure_images(self) -> None:
         if not self._measuring:
@@ -317,6 +360,7 @@ class SandboxesScreen(KeyedScreen):
         self.loaded_once = True
         self.stats = message.stats
         self.disks = message.disks
+        self._update_pool(message.pool)
         selected = self.selected_id()
         table = self.query_one(VimTable)
         if list(self.rows) == [r.id for r in message.rows]:
@@ -339,6 +383,19 @@ class SandboxesScreen(KeyedScreen):
         if self.images is not None:
             parts.append(f"images {human(self.images.bytes)}")
         self.sub_title = " · ".join(parts)
+
+    def _update_pool(self, report: PoolReport | None) -> None:
+        """The pool line: hidden until first read; kept, marked stale, when a read fails."""
+        line = self.query_one("#pool", Static)
+        if report is not None:
+            self.pool = report
+        if self.pool is None:
+            return
+        text = pool_text(self.pool)
+        if report is None:
+            text = "(could not read it now) " + text
+        line.update(Text.assemble(("warm pool ", "bold"), text, no_wrap=True, overflow="ellipsis"))
+        line.display = True
 
     def _fill(self, rows: list[SandboxRow], selected: str | None) -> None:
         table = self.query_one(VimTable)

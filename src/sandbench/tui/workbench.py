@@ -17,6 +17,7 @@ from typing import Any
 from sandbench import config as config_module
 from sandbench.engine import Engine
 from sandbench.engine.arch import host_arch
+from sandbench.engine.pool import PoolReport, pool_report
 from sandbench.engine.usage import ImageUsage, image_usage
 from sandbench.errors import Conflict, NotFound, SandbenchError
 from sandbench.importers import SANDBENCH, detect_all
@@ -682,6 +683,21 @@ class Workbench:
     def sandbox_disks(self) -> dict[str, int]:
         """Bytes each sandbox's disk really holds on the host (file stats, no Podman)."""
         return {i: d.allocated_bytes for i, d in self.engine.sandbox_disks().items()}
+
+    def pool_report(self) -> PoolReport:
+        """The warm pool as `sandbench pool status` reports it, with this process's own
+        targets (and refills in flight) once it keeps one (a Podman call)."""
+        from sandbench import paths
+
+        cfg = self.engine.config
+        return pool_report(
+            self.engine.client,
+            paths.home_label(),
+            cfg.warm_pool,
+            cfg.default_image,
+            self.store,
+            self.engine.pool,
+        )
 
     def image_usage(self) -> ImageUsage:
         """What sandbench's images hold on the host (a Podman call)."""
