@@ -42,6 +42,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,7 @@ _MKFS = ("mkfs.ext4", "-q", "-F", "-m", "0", "-L", _LABEL,
 # discard: files deleted in the sandbox give their blocks back to the host (punched holes).
 _EXT4_OPTS = "loop,discard,nosuid,nodev,noatime"
 _TIMEOUT = 120
+_SETTLE_S = 5.0  # for an unmounted disk's loop device to be detached
 # An image id's layer directories never change while it exists (a pin keeps it): asked once.
 _layers: dict[str, list[str]] = {}
 _layers_lock = threading.Lock()
@@ -155,10 +157,43 @@ def _umount(path: Path) -> None:
             _umount2(path, lazy=True)
 
 
-def _loop_devices(image: Path) -> list[str]:
+_LOOP_CLR_FD = 0x4C01
+
+
+def _umount_disk(path: Path) -> None:
+    """Unmount the sized disk and detach its loop device now, as `umount -d` does: the
+    kernel would detach it in the background, and a destroy or resume right after would
+    find it still attached. (A device some process still holds is only marked to detach
+    when that process lets go: the kernel's rule for a device in use.)"""
+    devices = [m.source for m in mount_table() if m.target == path]
+    _umount(path)
+    for device in devices:
+        if not device.startswith("/dev/loop"):
+            continue
+        try:
+            fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.ioctl(fd, _LOOP_CLR_FD)
+        except OSError:  # detached already (ENXIO)
+            pass
+        finally:
+            os.close(fd)
+
+
+def _loop_devices(image: Path, *, settle: float = 0.0) -> list[str]:
     """Loop devices still backed by ``image`` (an ext4 that a process keeps alive after a lazy
     unmount keeps its loop device until that process lets go), read from sysfs as
-    `losetup --associated` does, without its process."""
+    `losetup --associated` does, without its process. ``settle``: wait that long for them
+    to go: the kernel detaches an unmounted loop device in the background."""
+    deadline = time.monotonic() + settle
+    while (found := _backing(image)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
+
+
+def _backing(image: Path) -> list[str]:
     try:
         wanted = os.stat(image)
     except FileNotFoundError:
@@ -332,7 +367,7 @@ class SizedRootfs:
         """release(), then delete the directory with its disk.img: the sandbox's files are gone."""
         self.release()  # the image's pin stays for the next sandbox (see image_pins)
         userns.release(self.directory)
-        if self.disk_img.exists() and _loop_devices(self.disk_img):
+        if self.disk_img.exists() and _loop_devices(self.disk_img, settle=_SETTLE_S):
             raise EngineError(
                 f"{self.disk_img} is still in use by a process (a container still running?);"
                 " stop it, then remove the sandbox again"
@@ -437,7 +472,7 @@ class SizedRootfs:
             return
         if not self.disk_img.exists():
             self._create_disk()
-        elif _loop_devices(self.disk_img):
+        elif _loop_devices(self.disk_img, settle=_SETTLE_S):
             raise EngineError(
                 f"{self.disk_img} is still attached to a loop device: a process (a container"
                 " not stopped before suspend?) still uses the previous mount; stop it and retry"
@@ -627,7 +662,7 @@ def _release(directory: Path) -> None:
         lambda: _umount(directory / _ROOTFS),
         lambda: _release_lower(directory),
         lambda: _unmap_layers(directory),
-        lambda: _umount(directory / _DISK_MNT),
+        lambda: _umount_disk(directory / _DISK_MNT),
     ):
         try:
             step()
