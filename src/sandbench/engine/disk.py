@@ -122,18 +122,27 @@ def _unescape(field: str) -> str:
     return field.encode().decode("unicode_escape").encode("latin-1").decode()
 
 
-def mount_table() -> list[Mount]:
-    """The mount table of this process's namespace, in mount order."""
+def mount_table(under: Path | None = None) -> list[Mount]:
+    """The mount table of this process's namespace, in mount order; ``under``: only the
+    mounts at or below that path. (A host running many sandboxes has thousands of mounts,
+    and a sandbox's teardown reads the table a dozen times: lines are filtered as text.)"""
+    prefix = str(under) if under is not None else ""
     found = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        left, _, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        found.append(Mount(Path(_unescape(fields[4])), tail[0], _unescape(tail[1])))
+        target = _unescape(line.split(" ", 5)[4])
+        if prefix and not (target == prefix or target.startswith(prefix + "/")):
+            continue
+        tail = line.partition(" - ")[2].split()
+        found.append(Mount(Path(target), tail[0], _unescape(tail[1])))
     return found
 
 
 def _is_mounted(path: Path) -> bool:
-    return any(m.target == path for m in mount_table())
+    wanted = str(path)
+    text = Path("/proc/self/mountinfo").read_text()
+    if wanted not in text and "\\" not in text:  # not even as text: not mounted
+        return False
+    return any(_unescape(line.split(" ", 5)[4]) == wanted for line in text.splitlines())
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -165,7 +174,7 @@ def _umount_disk(path: Path) -> None:
     kernel would detach it in the background, and a destroy or resume right after would
     find it still attached. (A device some process still holds is only marked to detach
     when that process lets go: the kernel's rule for a device in use.)"""
-    devices = [m.source for m in mount_table() if m.target == path]
+    devices = [m.source for m in mount_table(path) if m.target == path]
     _umount(path)
     for device in devices:
         if not device.startswith("/dev/loop"):
@@ -263,6 +272,7 @@ class SizedRootfs:
         self.pin_name = _pin_name(self.directory)
         self.ids = ids
         self._client = client  # the engine's Podman client; None: the podman CLI
+        self.image_attrs: dict[str, Any] = {}  # the image's inspection, when prepare() made one
         self._pinning: _Step | None = None
 
     @property
@@ -439,7 +449,7 @@ class SizedRootfs:
         if pin.exists():
             return pin.read_text().strip()
         try:
-            image_id = _inspect_layers(self.image, self._client)
+            image_id = _inspect_layers(self.image, self._client, self.image_attrs)
         except EngineError as exc:
             raise EngineError(f"image {self.image} is not available: {exc}") from exc
         pin.write_text(image_id + "\n")
@@ -567,12 +577,15 @@ class _Step:
             raise self._error
 
 
-def _inspect_layers(image: str, client: Any = None) -> str:
+def _inspect_layers(image: str, client: Any = None, into: dict[str, Any] | None = None) -> str:
     """The image's id, with its layer directories remembered (one call for both; through the
-    engine's client, a few ms, rather than a CLI process that loads Podman's storage)."""
+    engine's client, a few ms, rather than a CLI process that loads Podman's storage).
+    ``into``: filled with the client's whole answer (the engine reads the image's env)."""
     if client is not None:
         try:
             attrs = client.images.get(image).attrs
+            if into is not None:
+                into.update(attrs)
         except PodmanNotFound as exc:
             raise EngineError(f"no image {image}") from exc
         except APIError as exc:
@@ -676,8 +689,8 @@ def _release(directory: Path) -> None:
 def _close_door(directory: Path) -> None:
     """Unmount the bind of ``directory`` under DOORS, with what it carries."""
     door = DOORS / _pin_name(directory)
-    for mount in reversed(mount_table()):  # what it carries first, then itself
-        if mount.target.is_relative_to(door) and _is_mounted(mount.target):
+    for mount in reversed(mount_table(door)):  # what it carries first, then itself
+        if _is_mounted(mount.target):
             try:
                 _umount2(mount.target)
             except EngineError:
@@ -689,7 +702,7 @@ def _close_door(directory: Path) -> None:
 def _unmap_layers(directory: Path) -> None:
     """Unmount the idmapped image layers of ``directory`` (after its overlay)."""
     root = directory / _LAYERS
-    for mount in reversed(mount_table()):
+    for mount in reversed(mount_table(root)):
         if mount.target.parent == root:
             _umount(mount.target)
 
@@ -733,17 +746,11 @@ def release_stale(root: Path, keep: Iterable[str] = ()) -> list[Path]:
     """
     root = Path(root).absolute()
     ours = {_ROOTFS: "overlay", _DISK_MNT: "ext4"}
-    owners = {
-        m.target.parent
-        for m in mount_table()
-        if ours.get(m.target.name) == m.fstype and m.target.is_relative_to(root)
-    }
+    owners = {m.target.parent for m in mount_table(root) if ours.get(m.target.name) == m.fstype}
     with contextlib.suppress(FileNotFoundError):  # a sandbox removed while we walk
         owners.update(held.parent for held in root.rglob(_LOWER_HELD))
     owners.update(
-        m.target.parent.parent
-        for m in mount_table()
-        if m.target.parent.name == _LAYERS and m.target.is_relative_to(root)
+        m.target.parent.parent for m in mount_table(root) if m.target.parent.name == _LAYERS
     )
     cleaned = []
     spared = set(keep)

@@ -616,6 +616,7 @@ class Engine:
                 agent=agent is not None,
                 labels=labels,
                 new=new,
+                image_attrs=rootfs.image_attrs,
             )
             container.start()
         except BaseException:
@@ -719,8 +720,12 @@ class Engine:
         (run_dir / agent_client.SOCKET_NAME).unlink(missing_ok=True)
         return agent
 
-    def _container_env(self, spec: SandboxSpec) -> dict[str, str]:
-        attrs = images.inspect(self.client, spec.image) or {}
+    def _container_env(
+        self, spec: SandboxSpec, attrs: dict[str, Any] | None = None
+    ) -> dict[str, str]:
+        """The image's environment under the spec's. ``attrs``: the image's inspection
+        when the disk has just made one (a Podman call fewer)."""
+        attrs = attrs or images.inspect(self.client, spec.image) or {}
         env: dict[str, str] = {}
         for item in (attrs.get("Config") or {}).get("Env") or []:
             key, _, value = item.partition("=")
@@ -774,6 +779,7 @@ class Engine:
         agent: bool,
         labels: dict[str, str] | None = None,
         new: bool = True,
+        image_attrs: dict[str, Any] | None = None,
     ) -> Any:
         found = self.host
         cpu_period = 100_000
@@ -802,7 +808,7 @@ class Engine:
             hostname=_hostname(sandbox_id),
             mounts=mounts,  # /etc/hosts & co. on the sized disk, not Podman's run root
             labels=labels,
-            environment={**extra_env, **self._container_env(spec)},
+            environment={**extra_env, **self._container_env(spec, image_attrs)},
             working_dir=spec.working_directory,
             cpu_period=cpu_period,
             cpu_quota=int(spec.resources.cpu * cpu_period),
