@@ -133,6 +133,39 @@ def raw_batch(count: int, jobs: int) -> float:
     return time.perf_counter() - start
 
 
+def host_cpu_ms() -> float:
+    """CPU time the whole host has spent busy (all processes, user and system), in ms."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def api_batch(client: Any, count: int, jobs: int) -> float:
+    """Wall time of ``count`` bare container lives through Podman's API (create, start, wait,
+    remove; the same image, command and ulimits as the raw run) from ``jobs`` threads: the
+    floor for any design that gives each case a container of its own through Podman."""
+
+    def one(_: int) -> None:
+        container = client.containers.create(
+            image=IMAGE,
+            command=["true"],
+            ulimits=[
+                {"Name": "nofile", "Soft": 1024, "Hard": 1024},
+                {"Name": "nproc", "Soft": 1024, "Hard": 1024},
+            ],
+        )
+        try:
+            container.start()
+            container.wait()
+        finally:
+            container.remove(force=True)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="api") as pool:
+        list(pool.map(one, range(count)))
+    return time.perf_counter() - start
+
+
 class PlainContainer:
     """A plain (not a sandbox) container of the base image, for the raw exec baseline."""
 
@@ -376,8 +409,15 @@ def measure(home: Path) -> dict[str, Any]:
             raise RuntimeError(f"warm-up run {warm.state.value}: {warm.failure_reason}")
 
         status(f"raw podman run x{SCENARIOS} at -j {JOBS} (before)")
+        cpu = host_cpu_ms()
         raw_before = raw_batch(SCENARIOS, JOBS)
+        raw_cpu = host_cpu_ms() - cpu
+        status(f"bare Podman API container lives x{SCENARIOS} at -j {JOBS}")
+        cpu = host_cpu_ms()
+        api_s = api_batch(engine.client, SCENARIOS, JOBS)
+        api_cpu = host_cpu_ms() - cpu
         status(f"benchmark of {SCENARIOS} scenarios at -j {JOBS}, no cache")
+        cpu = host_cpu_ms()
         start = time.perf_counter()
         executor = LocalCaseExecutor()
         uncached = BenchmarkRunner(runner, executor).run(BENCHMARK, jobs=JOBS, use_cache=False)
@@ -390,6 +430,7 @@ def measure(home: Path) -> dict[str, Any]:
         claims = pool.claims if pool is not None else 0
         executor.close()
         settled_s = settle(engine, store, uncached.id) - start
+        uncached_cpu = host_cpu_ms() - cpu  # its sandboxes' removal included
         status(f"raw podman run x{SCENARIOS} at -j {JOBS} (after)")
         raw_after = raw_batch(SCENARIOS, JOBS)
         status("benchmark again, cache on")
@@ -455,6 +496,13 @@ def measure(home: Path) -> dict[str, Any]:
                 "raw_before_s": raw_before,
                 "raw_after_s": raw_after,
                 "raw_mean_s": raw_mean,
+                "api_floor_s": api_s,
+                "ratio_api_floor_vs_raw": api_s / raw_mean,
+                "host_cpu_ms_per_case": {
+                    "raw": raw_cpu / SCENARIOS,
+                    "api_floor": api_cpu / SCENARIOS,
+                    "uncached": uncached_cpu / SCENARIOS,
+                },
                 "uncached_s": uncached_s,
                 "uncached_settled_s": settled_s,
                 "warm_claims": claims,
@@ -520,6 +568,11 @@ def report(results: dict[str, Any]) -> None:
     row(f"raw podman run --rm x{n}, {jobs} threads (after)", b["raw_after_s"], "")
     row("  mean of the two", b["raw_mean_s"], "(baseline)")
     row(
+        f"bare Podman API container lives x{n}, {jobs} thr",
+        b["api_floor_s"],
+        f"{b['ratio_api_floor_vs_raw']:.2f}x raw",
+    )
+    row(
         f"BenchmarkRunner, {n} scenarios, -j {jobs}, no cache",
         b["uncached_s"],
         f"{b['ratio_uncached_vs_raw']:.2f}x raw",
@@ -530,6 +583,12 @@ def report(results: dict[str, Any]) -> None:
         f"{b['ratio_cached_vs_uncached']:.4f}x uncached",
     )
     print(f"  goal (issue 10): uncached <= 0.7x raw; now {b['ratio_uncached_vs_raw']:.2f}x")
+    cpu = b["host_cpu_ms_per_case"]
+    print(
+        f"  host CPU per case (all processes): raw run {cpu['raw']:.0f} ms, bare API container"
+        f" {cpu['api_floor']:.0f} ms ({cpu['api_floor'] / cpu['raw']:.2f}x), BenchmarkRunner"
+        f" {cpu['uncached']:.0f} ms ({cpu['uncached'] / cpu['raw']:.2f}x, removal included)"
+    )
     print(
         f"  uncached: {b['warm_claims']} of {n} cases claimed a warm sandbox; the last case's"
         f" sandbox gone {b['uncached_settled_s'] - b['uncached_s']:.2f} s after the run ended"
