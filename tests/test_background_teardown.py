@@ -93,6 +93,31 @@ def test_a_different_kind_of_case_misses_the_benchmarks_target(engine: Engine) -
     assert left <= {warm.id, small.id}
 
 
+def test_a_benchmarks_target_never_builds_more_than_the_creates_left(engine: Engine) -> None:
+    """The last cases of a benchmark leave no warm sandbox built for nothing: a target
+    with a budget keeps at most that many, and every create of its key (a hit or a miss)
+    counts against it."""
+    pool = engine.start_pool({})
+    spec = engine.spec_for(scenario(resource_size_request="X_SMALL"))
+    key = pool.add_target(spec, 3, budget=2)
+    assert key is not None
+    assert pool.wait_filled(120), pool.status()
+    (row,) = pool.status()
+    assert (row.size, row.ready, row.creating) == (3, 2, 0)
+    first = engine.create(spec)
+    (row,) = pool.status()
+    assert (row.ready, row.creating) == (1, 0), "one create is left: one warm is enough"
+    second = engine.create(spec)
+    (row,) = pool.status()
+    assert (row.ready, row.creating, pool.claims) == (0, 0, 2)
+    assert {first.id, second.id} <= {r.id for r in engine.store.list_sandboxes()}
+    pool.add_target(spec, 3, budget=1)  # the runner says one more case is coming
+    assert pool.wait_filled(120), pool.status()
+    (row,) = pool.status()
+    assert row.ready == 1
+    pool.drop_target(key)
+
+
 def test_execs_at_once_share_one_heartbeat_thread(engine: Engine) -> None:
     """Activity is touched by one thread for the engine, not one thread per exec."""
     import threading

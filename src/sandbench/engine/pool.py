@@ -15,9 +15,11 @@ its owner (pid and start time), so a start-up after a crash reaps a dead owner's
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +74,7 @@ class Target:
     last_error: str = ""
     idle_s: float | None = None  # a target added for a while (a benchmark's): dropped
     last_claim: float = field(default_factory=time.monotonic)  # after this long unclaimed
+    budget: int | None = None  # creates still to come (a benchmark's cases left): no more
 
 
 @dataclass
@@ -201,6 +204,8 @@ class WarmPool:
             for target in self.targets:
                 if target.key == key:
                     target.last_claim = time.monotonic()
+                    if target.budget is not None:  # a hit or a miss, one create fewer to come
+                        target.budget = max(0, target.budget - 1)
                 if target.key == key and target.ready:
                     sandbox_id = target.ready.pop(0)
                     target.claimed += 1
@@ -229,12 +234,16 @@ class WarmPool:
             with self._lock:
                 self._builders.append(thread)
 
-    def add_target(self, spec: SandboxSpec, size: int, *, idle_s: float = 30.0) -> PoolKey | None:
+    def add_target(
+        self, spec: SandboxSpec, size: int, *, idle_s: float = 30.0, budget: int | None = None
+    ) -> PoolKey | None:
         """Keep ``size`` warm sandboxes of ``spec``'s key (a benchmark's cases' key, sized to
         its jobs) until none is claimed for ``idle_s``; then the target and its warm sandboxes
         go, so a long-lived process does not hold them after the benchmark. None: ``spec``
         cannot be served warm. Builders are started to match ``size`` (at most 2: creation
-        competes with the cases for the host's CPUs)."""
+        competes with the cases for the host's CPUs). ``budget``: how many creates of the key
+        are still to come (the benchmark's cases left, this one included); never more are
+        kept warm, so the last cases leave no sandbox built for nothing."""
         key = self.key_for(spec)
         if key is None:
             return None
@@ -251,11 +260,15 @@ class WarmPool:
                 if target.key == key:
                     target.size = max(target.size, size)
                     target.last_claim = time.monotonic()
+                    if budget is not None:
+                        target.budget = budget
                     if target.idle_s is not None:
                         target.idle_s = max(target.idle_s, idle_s)
                     break
             else:
-                self.targets.append(Target(f"for {spec.image}", warm, size, key=key, idle_s=idle_s))
+                self.targets.append(
+                    Target(f"for {spec.image}", warm, size, key=key, idle_s=idle_s, budget=budget)
+                )
             self._wake.notify_all()
         self.start(builders=min(2, max(1, size)))
         return key
@@ -321,7 +334,7 @@ class WarmPool:
             if not self._within_memory(target.spec.resources.memory_gib):
                 continue
             with self._lock:  # checked and counted at once: builders run side by side
-                if target.size - len(target.ready) - target.creating <= 0:
+                if self._wanted(target) - len(target.ready) - target.creating <= 0:
                     continue
                 target.creating += 1
             try:
@@ -353,13 +366,14 @@ class WarmPool:
 
     def wait_filled(self, timeout: float) -> bool:
         """Until every target holds its size (tests and benchmarks), at most ``timeout`` s."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if all(len(t.ready) >= t.size for t in self.targets):
-                    return True
-            time.sleep(0.05)  # the refill thread offers no completion event per sandbox
-        return False
+        with self._lock:  # each builder notifies once its sandbox is ready (or failed)
+            return self._wake.wait_for(
+                lambda: all(len(t.ready) >= self._wanted(t) for t in self.targets), timeout
+            )
+
+    @staticmethod
+    def _wanted(target: Target) -> int:
+        return target.size if target.budget is None else min(target.size, target.budget)
 
     # ------------------------------------------------------------------ status and drain
 
@@ -385,12 +399,17 @@ class WarmPool:
 
     def drain(self) -> None:
         """Remove every warm sandbox not claimed (the engine is closing)."""
+        for step in self.drain_steps():
+            step()
+
+    def drain_steps(self) -> list[Callable[[], None]]:
+        """The removals drain() makes, taken out of the pool now, for the caller to run
+        (side by side with its other removals)."""
         with self._lock:
             doomed = [(sandbox_id, t.spec) for t in self.targets for sandbox_id in t.ready]
             for target in self.targets:
                 target.ready.clear()
-        for sandbox_id, spec in doomed:
-            self._remove(sandbox_id, spec)
+        return [functools.partial(self._remove, sandbox_id, spec) for sandbox_id, spec in doomed]
 
     def _remove(self, sandbox_id: str, spec: SandboxSpec) -> None:
         try:
