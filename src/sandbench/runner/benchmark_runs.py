@@ -350,10 +350,10 @@ class BenchmarkRunner:
             scenario_run = self.executor.run_case(
                 self.runner, order, lambda created: self._track(case, created.id)
             )
-            self._set(run, case, CaseState.RUNNING, run_id=scenario_run.id, attempts=attempts)
             if scenario_run.state == RunState.COMPLETED:
                 self._set(run, case, CaseState.DONE, run_id=scenario_run.id)
                 return
+            self._set(run, case, CaseState.RUNNING, run_id=scenario_run.id, attempts=attempts)
             if scenario_run.state == RunState.CANCELED or self._cancel.is_set():
                 self._set(run, case, CaseState.CANCELED, reason="canceled")
                 return

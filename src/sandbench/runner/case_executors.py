@@ -291,7 +291,11 @@ class RemoteRunWriter:
     """Applies a remote attempt's events to the head's run, as the runner writes a local
     one: states, each scorer's result opened, its output appended chunk by chunk, closed
     with its score; then the run finished. Re-emits them on the head's bus under the
-    head's ids, so live views follow a remote run as they follow a local one."""
+    head's ids, so live views follow a remote run as they follow a local one.
+
+    A batch the node sent together is written in one transaction (the same rows, in the
+    same order) and announced once it is committed: a transaction per row cost the head
+    most of its time per case."""
 
     def __init__(self, runner: Runner, run_id: str) -> None:
         self.runner = runner
@@ -302,22 +306,42 @@ class RemoteRunWriter:
         self.node: str | None = None
         self.ended: ScenarioRun | None = None
 
-    def apply(self, event: RemoteEvent) -> None:
-        bus, run_id = self.runner.bus, self.run_id
+    def apply(self, events: list[RemoteEvent]) -> None:
+        """Write a batch of the node's events, then announce them, then end the run if
+        the batch ends it."""
+        announce: list[Event] = []
+        ended: RemoteRunEnded | None = None
+        with self.store.write():
+            for event in events:
+                if isinstance(event, RemoteRunEnded):
+                    ended = event
+                    self._store_extras(event)
+                else:
+                    self._write(event, announce.append)
+        for event in announce:
+            self.runner.bus.emit(event)
+        if ended is not None:
+            # the head keeps no sandbox of a remote run: its retention has nothing new
+            self.ended = self.runner.finish(
+                self.run_id, ended.state, ended.failure_reason, collect=False
+            )
+
+    def _write(self, event: RemoteEvent, announce: Callable[[Event], None]) -> None:
+        run_id = self.run_id
         if isinstance(event, NodeAssigned):
             self.node = event.node
             self.store.update_run(run_id, node=event.node)
         elif isinstance(event, RunStateChanged):
             if event.state in (RunState.SCORING, RunState.SCORED):
                 self.store.set_run_state(run_id, event.state)
-                bus.emit(replace(event, run_id=run_id))
+                announce(replace(event, run_id=run_id))
         elif isinstance(event, StepOutput):
-            bus.emit(replace(event, run_id=run_id))
+            announce(replace(event, run_id=run_id))
         elif isinstance(event, ScorerStarted):
             result = self.store.start_scorer(run_id, event.name, event.type, event.weight)
             self._results[event.result_id] = result.id
             self._open.add(result.id)
-            bus.emit(
+            announce(
                 ScorerStarted(
                     run_id, result.id, result.name, result.type, result.weight, result.attempt
                 )
@@ -325,7 +349,7 @@ class RemoteRunWriter:
         elif isinstance(event, OutputChunk):
             result_id = self._results[event.result_id]
             self.store.append_output(result_id, event.stream, event.text)
-            bus.emit(replace(event, run_id=run_id, result_id=result_id))
+            announce(replace(event, run_id=run_id, result_id=result_id))
         elif isinstance(event, ScorerFinished):
             result_id = self._results[event.result.id]
             self._open.discard(result_id)
@@ -336,17 +360,17 @@ class RemoteRunWriter:
                 exit_code=event.result.exit_code,
                 details=event.result.details,
             )
-            bus.emit(ScorerFinished(run_id, finished))
-        elif isinstance(event, RemoteRunEnded):
-            extras = {
-                "solution_detail": event.solution_detail,
-                "usage": event.usage,
-                "cache_key": event.cache_key,
-            }
-            kept = {k: v for k, v in extras.items() if v is not None}
-            if kept:
-                self.store.update_run(run_id, **kept)
-            self.ended = self.runner.finish(run_id, event.state, event.failure_reason)
+            announce(ScorerFinished(run_id, finished))
+
+    def _store_extras(self, event: RemoteRunEnded) -> None:
+        extras = {
+            "solution_detail": event.solution_detail,
+            "usage": event.usage,
+            "cache_key": event.cache_key,
+        }
+        kept = {k: v for k, v in extras.items() if v is not None}
+        if kept:
+            self.store.update_run(self.run_id, **kept)
 
     def fail(self, reason: str) -> ScenarioRun:
         """The attempt was lost (its node died, the link broke): scorers still running end
@@ -358,7 +382,7 @@ class RemoteRunWriter:
             )
             self.runner.bus.emit(ScorerFinished(self.run_id, finished))
         self._open.clear()
-        self.ended = self.runner.finish(self.run_id, RunState.FAILED, reason)
+        self.ended = self.runner.finish(self.run_id, RunState.FAILED, reason, collect=False)
         return self.ended
 
     def cancel(self) -> ScenarioRun:
@@ -368,7 +392,7 @@ class RemoteRunWriter:
             )
             self.runner.bus.emit(ScorerFinished(self.run_id, finished))
         self._open.clear()
-        self.ended = self.runner.finish(self.run_id, RunState.CANCELED, "canceled")
+        self.ended = self.runner.finish(self.run_id, RunState.CANCELED, "canceled", collect=False)
         return self.ended
 
 
