@@ -1375,7 +1375,13 @@ class Engine:
             if state.get("OOMKilled"):
                 self._fail(sandbox.id, FailureReason.OUT_OF_MEMORY, "the sandbox ran out of memory")
             else:
-                self.shutdown(sandbox.id, ShutdownReason.ENTRYPOINT_EXIT)
+                # only if still running when locked: a suspend (another process's, while
+                # this one looked) removes the container on purpose and keeps the disk
+                self.shutdown(
+                    sandbox.id,
+                    ShutdownReason.ENTRYPOINT_EXIT,
+                    only_if=lambda current: current.status == SandboxState.RUNNING,
+                )
             return False
         return True
 

@@ -214,6 +214,16 @@ class RunStore(ScenarioStore):
         ).fetchone()
         return self.get_run(row["id"]) if row else None
 
+    def run_tagged(self, key: str, value: str) -> str | None:
+        """The newest run whose metadata has ``key`` = ``value`` (a cluster node finds its
+        run of a head's run so)."""
+        row = self.conn.execute(
+            "SELECT id FROM scenario_runs WHERE json_extract(metadata, ?) = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            [f'$."{key}"', value],
+        ).fetchone()
+        return row["id"] if row else None
+
     def run_extras(self, run_id: str) -> sqlite3.Row:
         row = self.conn.execute(
             "SELECT solution_detail, solution_output, cancel_requested FROM scenario_runs"
