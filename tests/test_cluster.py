@@ -29,6 +29,7 @@ from sandbench.model import parse_scenarios
 from sandbench.model.benchmark import BenchmarkRunState, CaseState
 from sandbench.model.documents import ParsedScenario
 from sandbench.model.runs import RunState, ScorerState
+from sandbench.model.sandbox import SandboxState
 from sandbench.store import Store
 from tests.engine_support import bash, make, need, require_podman, sandbench
 
@@ -213,6 +214,14 @@ def held_by(workspace: Path) -> list[str]:
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     return mounts + [p for p in pins if p.startswith(str(workspace))]
+
+
+def held_by_cut_cases(node: Node) -> list[str]:
+    """What ``held_by`` lists but the sandboxes the node keeps, suspended, for reruns
+    (their disks' image pins stay while the disks do)."""
+    with Store(node.workspace / "data" / "sandbench.db") as there:
+        kept = {s.id for s in there.list_sandboxes(statuses=[SandboxState.SUSPENDED])}
+    return [p for p in held_by(node.workspace) if not kept & set(Path(p).parts)]
 
 
 def owners_of(held: list[str]) -> dict[str, str]:
@@ -515,9 +524,9 @@ def test_the_head_killed_mid_run_the_nodes_stop_its_cases_and_resume_finishes(
             timeout=90,
         )
         try:
-            wait_until(lambda n=node: held_by(n.workspace) == [], "their disks released", 60)
+            wait_until(lambda n=node: held_by_cut_cases(n) == [], "their disks released", 60)
         except AssertionError as error:
-            raise AssertionError(f"{error}: {owners_of(held_by(node.workspace))}") from None
+            raise AssertionError(f"{error}: {owners_of(held_by_cut_cases(node))}") from None
     resumed = sandbench("benchmarks", "resume", killed.id, "--json")
     assert resumed.returncode == 0, resumed.stderr
     document = json.loads(resumed.stdout)

@@ -164,6 +164,9 @@ def reap_stray_containers(store: Store) -> list[tuple[str, int]]:
     with "disk.img is still in use" on every sweep."""
     from sandbench.runner.reconcile import owner_alive
 
+    # conmons first: each one seen then is listed by the `podman ps` after it, unless
+    # Podman has forgotten it (one made between the two would look forgotten)
+    conmons = _conmons()
     known = set(
         subprocess.run(
             ["podman", "ps", "--all", "--format", "{{.Names}}"],
@@ -173,7 +176,7 @@ def reap_stray_containers(store: Store) -> list[tuple[str, int]]:
         ).stdout.split()
     )
     killed = []
-    for pid, name, children in _conmons():
+    for pid, name, children in conmons:
         sandbox_id = name.removeprefix("sandbench-")
         if name in known or not sandbox_id.startswith("dbx_"):
             continue

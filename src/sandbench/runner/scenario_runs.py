@@ -416,6 +416,10 @@ class Runner:
 
             return rerun_remote(self, run, scorer)  # its sandbox lived on that node
         functions = [f for f in scenario.scorers if scorer is None or f.name == scorer]
+        if final == RunState.COMPLETED:
+            # this process owns the run while it scores: the process that ran it may be
+            # gone, and a recovery elsewhere would take the rerun for its leftover
+            self.store.update_run(run.id, owner_pid=self._pid, owner_start=self._start)
         cancel = self._cancel_event(run.id)
         try:
             sandbox_id = self._sandbox_for_rerun(run, scenario)

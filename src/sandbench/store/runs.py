@@ -116,6 +116,7 @@ class RunStore(ScenarioStore):
     def update_run(self, run_id: str, **fields: Any) -> None:
         allowed = {
             "owner_pid",
+            "owner_start",
             "cache_key",
             "cache_hit",
             "sandbox_id",
