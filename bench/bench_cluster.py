@@ -11,9 +11,11 @@ Podman), against the same work run here.
 2. Scheduler throughput: CASES trivial cases over the two nodes with the sandboxes replaced
    by an in-process stand-in on the node (it emits the events of a one-scorer run at once),
    so what is measured is Ray's dispatch, the event stream and the head's store writes.
-   Reported: cases per second (aim: >= 200), the head's CPU time per case, and the head's
-   resident memory at the start, after a tenth of the cases and at the end (it should
-   stay flat).
+   WARM_UP untimed cases go first (the nodes start their Ray workers for a new head).
+   Reported: cases per second (aim: >= 200), the head's CPU time per case, the whole
+   host's and each process's (the head shares the host with the nodes, Ray's own
+   processes and whatever else runs), and the head's resident memory at the start, after
+   a tenth of the cases and at the end (it should stay flat).
 
 Everything runs in temporary workspaces; the cluster is stopped at the end, also on error.
 Knobs: ``SANDBENCH_BENCH_CLUSTER_CASES`` (default 1000), ``SANDBENCH_BENCH_CLUSTER_N``
