@@ -146,14 +146,28 @@ def sweep() -> None:
                 note(f"sandbench: node sweep: killed {sandbox_id}'s unstarted container ({pid})")
             with Engine(store, monitor=False) as engine:
                 engine.connection  # noqa: B018  (a new engine's first connection recovers)
-                # a case keeps its sandbox for reruns; a case cut short by its head's
-                # death has nothing to rerun: its sandbox goes
                 for sandbox in store.list_sandboxes(statuses=LIVE, limit=100_000):
-                    if sandbox.scenario_run_id in cut:
+                    if _nothing_to_rerun(store, sandbox.scenario_run_id, cut):
                         with contextlib.suppress(SandbenchError):
                             engine.shutdown(sandbox.id)
     except Exception as error:  # a failed sweep must never take the node down with it
         note(f"sandbench: node sweep: {type(error).__name__}: {error}")
+
+
+def _nothing_to_rerun(store: Store, run_id: str | None, cut: set[str]) -> bool:
+    """Whether a live sandbox's case is over with nothing to rerun: a case keeps its
+    sandbox for reruns, but not one cut short by its head's death, nor one canceled (a
+    cancel removes it, unless its worker was killed first: the head died meanwhile)."""
+    from sandbench.model.runs import RunState
+
+    if run_id is None:
+        return False
+    if run_id in cut:
+        return True
+    try:
+        return store.get_run(run_id, with_output=False).state == RunState.CANCELED
+    except NotFound:
+        return False
 
 
 def reap_stray_containers(store: Store) -> list[tuple[str, int]]:
