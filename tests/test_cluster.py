@@ -195,9 +195,32 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 check=False,
                 timeout=120,
             )
+            # the sandboxes the node kept for reruns (suspended: their disks' image pins)
+            subprocess.run(
+                [*CLI, "sandboxes", "rm", "--all", "--yes"],
+                env={**env, "SANDBENCH_HOME": str(node.workspace)},
+                capture_output=True,
+                check=False,
+                timeout=300,
+            )
             for name in containers_of_home(node.home_label):
                 subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
+        pins = pins_under(base)
+        if pins:
+            subprocess.run(["podman", "rm", "-f", *pins], capture_output=True, check=False)
         assert leftovers == [], f"Ray processes outlived the cluster: {leftovers}"
+        assert pins == [], f"sandboxes kept on the nodes outlived them: {pins}"
+
+
+def pins_under(base: Path) -> list[str]:
+    """Image pins of sandbox disks under ``base`` (a kept sandbox's stays while its disk
+    does)."""
+    out = subprocess.run(
+        ["podman", "ps", "-a", "--filter", "label=io.sandbench.disk-pin",
+         "--format", '{{.Names}} {{index .Labels "io.sandbench.disk-pin"}}'],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [line.split()[0] for line in out.splitlines() if str(base) in line]
 
 
 def held_by(workspace: Path) -> list[str]:
