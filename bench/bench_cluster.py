@@ -11,9 +11,11 @@ Podman), against the same work run here.
 2. Scheduler throughput: CASES trivial cases over the two nodes with the sandboxes replaced
    by an in-process stand-in on the node (it emits the events of a one-scorer run at once),
    so what is measured is Ray's dispatch, the event stream and the head's store writes.
-   Reported: cases per second (aim: >= 200), the head's CPU time per case, and the head's
-   resident memory at the start, after a tenth of the cases and at the end (it should
-   stay flat).
+   WARM_UP untimed cases go first (the nodes start their Ray workers for a new head).
+   Reported: cases per second (aim: >= 200), the head's CPU time per case, the whole
+   host's and each process's (the head shares the host with the nodes, Ray's own
+   processes and whatever else runs), and the head's resident memory at the start, after
+   a tenth of the cases and at the end (it should stay flat).
 
 Everything runs in temporary workspaces; the cluster is stopped at the end, also on error.
 Knobs: ``SANDBENCH_BENCH_CLUSTER_CASES`` (default 1000), ``SANDBENCH_BENCH_CLUSTER_N``
@@ -41,6 +43,7 @@ CASES = int(os.environ.get("SANDBENCH_BENCH_CLUSTER_CASES", "1000"))
 N = int(os.environ.get("SANDBENCH_BENCH_CLUSTER_N", "8"))
 REPEAT = int(os.environ.get("SANDBENCH_BENCH_CLUSTER_REPEAT", "2"))
 SLOTS = 2
+WARM_UP = 50  # stand-in cases run before the timed ones
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -91,6 +94,47 @@ class StandIn:
 
     def cancel(self) -> None:
         return None
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time of the whole host so far (every process: head, nodes, Ray's own)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    busy = sum(int(v) for i, v in enumerate(fields) if i not in (3, 4))  # not idle, iowait
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process() -> dict[tuple[int, str], float]:
+    """Each process's CPU seconds so far, by (pid, command line)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:90]
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        found[(int(proc.name), command or stat.split("(")[1].split(")")[0])] = (
+            int(fields[11]) + int(fields[12])
+        ) / tick
+    return found
+
+
+def top_consumers(before: dict[tuple[int, str], float], cases: int) -> list[str]:
+    """CPU per case spent since ``before``, by command (how many processes ran it)."""
+    after = cpu_by_process()
+    spent: dict[str, list[float]] = {}
+    for key, seconds in after.items():
+        used = seconds - before.get(key, 0.0)
+        if used > 0:
+            name = key[1].split(" --")[0].strip()[:70]
+            entry = spent.setdefault(name, [0.0, 0])
+            entry[0] += used
+            entry[1] += 1 if key not in before else 0
+    ranked = sorted(spent.items(), key=lambda kv: -kv[1][0])[:10]
+    return [f"{v[0] / cases * 1000:6.2f} ms/case  {k} ({v[1]} new)" for k, v in ranked]
 
 
 def trivial(name: str) -> dict[str, Any]:
@@ -241,8 +285,12 @@ def main() -> int:
             store.import_scenarios([ParsedScenario(parse_scenarios(d)[0].scenario) for d in many])
             store.create_benchmark("many", [d["name"] for d in many])
             stand_in = ClusterExecutor(address, stand_in=StandIn)
-            stand_in.workers = lambda jobs: 32  # type: ignore[method-assign]
             bench = BenchmarkRunner(runner, stand_in)
+            # Untimed: the nodes start their Ray workers (about a second of CPU each) for
+            # this head's first cases; what is measured is the steady state after that.
+            store.create_benchmark("warm-up", [d["name"] for d in many[:WARM_UP]])
+            warm = BenchmarkRunner(runner, stand_in).run("warm-up", use_cache=False)
+            assert warm.ok_cases == WARM_UP, warm.notes
             memory: list[float] = []
             done = [0]
 
@@ -256,9 +304,12 @@ def main() -> int:
 
             runner.bus.subscribe(count)
             memory.append(rss_mib())
-            start, cpu = time.perf_counter(), time.process_time()
+            processes = cpu_by_process()
+            start, cpu, host = time.perf_counter(), time.process_time(), machine_cpu_seconds()
             run = bench.run("many", use_cache=False, cluster=address)
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+            host = machine_cpu_seconds() - host
+            consumers = top_consumers(processes, CASES)
             memory.append(rss_mib())
             assert run.ok_cases == CASES, run.notes
             results["throughput"] = {
@@ -266,16 +317,20 @@ def main() -> int:
                 "seconds": elapsed,
                 "cases_per_second": CASES / elapsed,
                 "head_cpu_ms_per_case": cpu / CASES * 1000,
+                "host_cpu_ms_per_case": host / CASES * 1000,
                 "head_rss_mib_at_start": memory[0],
                 "head_rss_mib_at_10pct": memory[1],
                 "head_rss_mib_at_end": memory[-1],
             }
             print(
                 f"throughput: {CASES} stand-in cases over 2 nodes in {elapsed:.1f} s ="
-                f" {CASES / elapsed:.0f} cases/s, head CPU {cpu / CASES * 1000:.1f} ms/case;"
+                f" {CASES / elapsed:.0f} cases/s, head CPU {cpu / CASES * 1000:.1f} ms/case"
+                f" (the whole host's: {host / CASES * 1000:.1f});"
                 f" head RSS {memory[0]:.0f} MiB at the start, {memory[1]:.0f} MiB at"
                 f" {CASES // 10} cases, {memory[-1]:.0f} MiB at the end"
             )
+            print("CPU per case by process (children of exited processes not counted):")
+            print("\n".join(consumers))
     finally:
         stop_cluster(nodes, temp_dir)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,10 +24,12 @@ from typing import Any
 
 import pytest
 
+from sandbench.build_version import build_version
 from sandbench.model import parse_scenarios
 from sandbench.model.benchmark import BenchmarkRunState, CaseState
 from sandbench.model.documents import ParsedScenario
 from sandbench.model.runs import RunState, ScorerState
+from sandbench.model.sandbox import SandboxState
 from sandbench.store import Store
 from tests.engine_support import bash, make, need, require_podman, sandbench
 
@@ -192,9 +195,32 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 check=False,
                 timeout=120,
             )
+            # the sandboxes the node kept for reruns (suspended: their disks' image pins)
+            subprocess.run(
+                [*CLI, "sandboxes", "rm", "--all", "--yes"],
+                env={**env, "SANDBENCH_HOME": str(node.workspace)},
+                capture_output=True,
+                check=False,
+                timeout=300,
+            )
             for name in containers_of_home(node.home_label):
                 subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
+        pins = pins_under(base)
+        if pins:
+            subprocess.run(["podman", "rm", "-f", *pins], capture_output=True, check=False)
         assert leftovers == [], f"Ray processes outlived the cluster: {leftovers}"
+        assert pins == [], f"sandboxes kept on the nodes outlived them: {pins}"
+
+
+def pins_under(base: Path) -> list[str]:
+    """Image pins of sandbox disks under ``base`` (a kept sandbox's stays while its disk
+    does)."""
+    out = subprocess.run(
+        ["podman", "ps", "-a", "--filter", "label=io.sandbench.disk-pin",
+         "--format", '{{.Names}} {{index .Labels "io.sandbench.disk-pin"}}'],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [line.split()[0] for line in out.splitlines() if str(base) in line]
 
 
 def held_by(workspace: Path) -> list[str]:
@@ -211,6 +237,14 @@ def held_by(workspace: Path) -> list[str]:
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     return mounts + [p for p in pins if p.startswith(str(workspace))]
+
+
+def held_by_cut_cases(node: Node) -> list[str]:
+    """What ``held_by`` lists but the sandboxes the node keeps, suspended, for reruns
+    (their disks' image pins stay while the disks do)."""
+    with Store(node.workspace / "data" / "sandbench.db") as there:
+        kept = {s.id for s in there.list_sandboxes(statuses=[SandboxState.SUSPENDED])}
+    return [p for p in held_by(node.workspace) if not kept & set(Path(p).parts)]
 
 
 def owners_of(held: list[str]) -> dict[str, str]:
@@ -248,6 +282,9 @@ def test_status_lists_both_nodes_with_their_slots(cluster: Cluster) -> None:
         assert status["architecture"] in ("x86_64", "arm64")
         assert status["fitness"] in ("ok", "warn")
         assert status["memory_free_bytes"] > 0
+        assert status["version"] == build_version(), "the node runs this very sandbench"
+    table = sandbench("cluster", "status", "--address", cluster.address)
+    assert "VERSION" in table.stdout and build_version() in table.stdout
 
 
 def test_a_benchmark_runs_on_both_nodes_streams_live_and_scores_as_here(
@@ -304,8 +341,16 @@ def test_a_benchmark_runs_on_both_nodes_streams_live_and_scores_as_here(
         c["position"]: c["score"] for c in document["cases"]
     }
     assert here["score"] == pytest.approx(document["score"])
-    for node in cluster.nodes:  # each case's sandbox went with it
-        wait_until(lambda n=node: containers_of_home(n.home_label) == [], "sandboxes removed")
+    for node in cluster.nodes:  # each case's sandbox is kept there, suspended
+        wait_until(lambda n=node: containers_of_home(n.home_label) == [], "containers removed")
+        with Store(node.workspace / "data" / "sandbench.db") as there:
+            kept = [
+                there.get_sandbox(r.sandbox_id).status.value
+                for r in there.list_runs(limit=50).items
+                if r.name and r.name.startswith("case-") and r.sandbox_id
+            ]
+        ran_here = [a for a in attempts if a["node"] == node.node_id]
+        assert kept and len(kept) >= len(ran_here) and set(kept) == {"suspended"}, kept
 
 
 def runs_on_node(node: Node, name: str) -> int:
@@ -314,27 +359,89 @@ def runs_on_node(node: Node, name: str) -> int:
         return len(there.list_runs(name=name, limit=100).items)
 
 
-def test_a_scorer_rerun_goes_to_the_node_that_ran_the_case(cluster: Cluster, store: Store) -> None:
-    benchmark(store, "again", [ticking("again-0", "0.5", ticks=3, pause=0.1)])
+def node_sandbox_of(node: Node, name: str) -> tuple[str, str]:
+    """The node's own run of scenario ``name`` and the state of the sandbox it kept."""
+    with Store(node.workspace / "data" / "sandbench.db") as there:
+        [run] = there.list_runs(name=name, limit=10).items
+        assert run.sandbox_id is not None
+        return run.sandbox_id, there.get_sandbox(run.sandbox_id).status.value
+
+
+def test_a_scorer_rerun_runs_in_the_sandbox_the_case_left_on_its_node(
+    cluster: Cluster, store: Store
+) -> None:
+    # the solution leaves a random token; the scorer counts its own visits beside it
+    token = "/workspace/task/token.txt"
+    count = "/workspace/task/scored"
+    script = (
+        f"echo $(( $(cat {count} 2>/dev/null || echo 0) + 1 )) > {count};"
+        f' echo "token=$(cat {token}) visits=$(cat {count})"; echo score=0.5'
+    )
+    document = make("again-0", [bash("visits", 1.0, script)])
+    document["reference_output"] = (
+        f"head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \\n' > {token}\n"
+    )
+    benchmark(store, "again", [document])
     first = sandbench("benchmarks", "run", "again", "--cluster", cluster.address, "--json")
     assert first.returncode == 0, first.stderr
     [run] = store.runs_of_benchmark_run(json.loads(first.stdout)["id"])
     [ran_it] = [n for n in cluster.nodes if n.node_id == run.node]
     [other] = [n for n in cluster.nodes if n is not ran_it]
-    before = {n.node_id: runs_on_node(n, "again-0") for n in cluster.nodes}
-    assert before == {ran_it.node_id: 1, other.node_id: 0}
+    assert runs_on_node(ran_it, "again-0") == 1 and runs_on_node(other, "again-0") == 0
+    [attempt] = run.scorer_results
+    [line] = [x for x in attempt.output.splitlines() if x.startswith("token=")]
+    assert line.endswith(" visits=1") and len(line.split()[0]) > len("token=") + 8, line
+    sandbox_id, _ = node_sandbox_of(ran_it, "again-0")
+    # the case's sandbox is kept there, suspended: no container, its disk kept
+    wait_until(lambda: node_sandbox_of(ran_it, "again-0")[1] == "suspended", "a suspended sandbox")
+    assert containers_of_home(ran_it.home_label) == []
 
-    rerun = sandbench("runs", "rerun", run.id, "--scorer", "ticks")
+    rerun = sandbench("runs", "rerun", run.id, "--scorer", "visits")
     assert rerun.returncode == 0, rerun.stderr
     again = store.get_run(run.id)
     assert again.state == RunState.COMPLETED and again.node == ran_it.node_id
     assert [r.attempt for r in again.scorer_results] == [1, 2]
     second = again.scorer_results[1]
-    assert second.state == ScorerState.COMPLETE and second.score == pytest.approx(0.5)
-    ticks = [line for line in second.output.splitlines() if line.startswith("tick")]
-    assert ticks == ["tick 1", "tick 2", "tick 3"], "the rerun's output streamed back in order"
-    assert runs_on_node(ran_it, "again-0") == 2 and runs_on_node(other, "again-0") == 0
-    wait_until(lambda: containers_of_home(ran_it.home_label) == [], "the rerun's sandbox gone")
+    assert second.state == ScorerState.COMPLETE and second.score == attempt.score
+    assert line.replace("visits=1", "visits=2") in second.output, "the same sandbox, again"
+    assert again.score == pytest.approx(run.score)
+    assert runs_on_node(ran_it, "again-0") == 1 and runs_on_node(other, "again-0") == 0
+    wait_until(lambda: node_sandbox_of(ran_it, "again-0")[1] == "suspended", "suspended again")
+
+    # the sandbox removed on its node (as its retention policy would): refused, named
+    removed = sandbench(
+        "sandboxes", "rm", sandbox_id, env={"SANDBENCH_HOME": str(ran_it.workspace)}
+    )
+    assert removed.returncode == 0, removed.stderr
+    refused = sandbench("runs", "rerun", run.id, "--scorer", "visits")
+    assert refused.returncode != 0
+    assert ran_it.node_id in refused.stderr and "--whole" in refused.stderr, refused.stderr
+    assert "sandbox" in refused.stderr
+    unchanged = store.get_run(run.id)
+    assert unchanged.state == RunState.COMPLETED
+    assert [r.attempt for r in unchanged.scorer_results] == [1, 2]
+
+
+def holds(path: Path, needle: bytes, chunk: int = 1 << 22) -> bool:
+    """Whether ``needle`` is in the file, read extent by extent: a kept sandbox's disk is
+    a sparse file of gigabytes, mostly holes."""
+    with path.open("rb") as handle:
+        fd, size, offset = handle.fileno(), os.fstat(handle.fileno()).st_size, 0
+        while offset < size:
+            try:
+                start = os.lseek(fd, offset, os.SEEK_DATA)
+            except OSError:  # no data past offset
+                return False
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            tail = b""
+            for at in range(start, end, chunk):
+                handle.seek(at)
+                block = tail + handle.read(min(chunk, end - at))
+                if needle in block:
+                    return True
+                tail = block[-len(needle) :]
+            offset = end
+    return False
 
 
 def test_secrets_reach_the_node_in_memory_and_are_redacted_there(
@@ -360,10 +467,10 @@ def test_secrets_reach_the_node_in_memory_and_are_redacted_there(
     assert "got ***" in run.scorer_results[0].output
     for node in cluster.nodes:  # teardown goes on after the run: scan what it leaves
         wait_until(lambda n=node: containers_of_home(n.home_label) == [], "sandboxes removed")
-        for path in node.workspace.rglob("*"):
+        for path in node.workspace.rglob("*"):  # kept sandboxes' disks included
             try:
                 if path.is_file():
-                    assert b"n0de-s3cret-77" not in path.read_bytes(), path
+                    assert not holds(path, b"n0de-s3cret-77"), path
             except FileNotFoundError:  # a sandbox's file removed while we walked
                 continue
 
@@ -440,9 +547,9 @@ def test_the_head_killed_mid_run_the_nodes_stop_its_cases_and_resume_finishes(
             timeout=90,
         )
         try:
-            wait_until(lambda n=node: held_by(n.workspace) == [], "their disks released", 60)
+            wait_until(lambda n=node: held_by_cut_cases(n) == [], "their disks released", 60)
         except AssertionError as error:
-            raise AssertionError(f"{error}: {owners_of(held_by(node.workspace))}") from None
+            raise AssertionError(f"{error}: {owners_of(held_by_cut_cases(node))}") from None
     resumed = sandbench("benchmarks", "resume", killed.id, "--json")
     assert resumed.returncode == 0, resumed.stderr
     document = json.loads(resumed.stdout)
@@ -454,6 +561,60 @@ def test_the_head_killed_mid_run_the_nodes_stop_its_cases_and_resume_finishes(
     assert all(r.node is not None for r in runs)
     cut = [r for r in runs if r.state != RunState.COMPLETED]
     assert cut and all((r.failure_reason or "").startswith("interrupted") for r in cut)
+
+
+def another_sandbench(base: Path) -> dict[str, str]:
+    """The environment of a sandbench whose source differs from this one by a comment:
+    a real other build (a copy of the package first on the path)."""
+    import sandbench
+
+    copy = base / "other" / "sandbench"
+    shutil.copytree(
+        Path(sandbench.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    with (copy / "build_version.py").open("a") as handle:
+        handle.write("# another build\n")
+    path = os.pathsep.join([str(base / "other"), os.environ.get("PYTHONPATH", "")])
+    return {"PYTHONPATH": path}
+
+
+def test_a_node_or_a_head_of_another_sandbench_is_refused(
+    cluster: Cluster, store: Store, tmp_path: Path
+) -> None:
+    import ray
+
+    env = another_sandbench(tmp_path)
+    probe = "from sandbench.build_version import build_version; print(build_version())"
+    theirs = subprocess.run(
+        [sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True, text=True
+    ).stdout.strip()
+    mine = build_version()
+    assert theirs and theirs != mine and theirs.split("+")[0] == mine.split("+")[0]
+
+    # a node of the other build cannot join
+    odd = str(tmp_path / "odd-node")
+    joining = subprocess.run(
+        [*CLI, "cluster", "join", cluster.address, "--slots", "1", "--workspace", odd],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert joining.returncode != 0
+    assert f"this node runs sandbench {theirs}" in joining.stderr, joining.stderr
+    assert all(n.node_id[:12] in joining.stderr for n in cluster.nodes)
+    assert mine in joining.stderr and "same sandbench" in joining.stderr
+    slots = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("sandbench_slot")]
+    assert len(slots) == len(cluster.nodes), "the refused node never joined"
+
+    # a head of the other build sends its cases nowhere, and says why before it starts
+    benchmark(store, "versioned", [ticking("versioned-0", "1", ticks=1, pause=0)])
+    head = sandbench("benchmarks", "run", "versioned", "--cluster", cluster.address, env=env)
+    assert head.returncode != 0
+    assert f"this head runs sandbench {theirs}" in head.stderr, head.stderr
+    assert all(f"{n.node_id[:12]} " in head.stderr for n in cluster.nodes)
+    assert mine in head.stderr
+    assert store.list_benchmark_runs("versioned") == [], "no run was recorded"
 
 
 def test_a_worker_killed_mid_run_its_cases_are_retried_on_the_other(
@@ -497,6 +658,7 @@ def test_a_worker_killed_mid_run_its_cases_are_retried_on_the_other(
     refused = sandbench("runs", "rerun", lost[0].id, "--scorer", "ticks")
     assert refused.returncode != 0
     assert "no longer in the cluster" in refused.stderr and "--whole" in refused.stderr
+    assert victim.node_id in refused.stderr, "the message names the node that held it"
 
 
 def test_without_ray_cluster_says_which_extra(tmp_path: Path) -> None:

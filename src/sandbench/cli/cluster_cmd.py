@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from sandbench.cli.output import emit_json, note, table
-from sandbench.errors import InvalidInput, NotFound
+from sandbench.errors import InvalidInput, NotFound, SandbenchError
 from sandbench.runner.case_executors import CaseExecutor, register_executor
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def cmd_join(args: argparse.Namespace) -> int:
     from sandbench import config, paths
+    from sandbench.build_version import build_version
     from sandbench.cli import doctor
     from sandbench.engine.arch import host_arch
     from sandbench.runner.benchmark_runs import host_capacity
@@ -94,6 +95,10 @@ def cmd_join(args: argparse.Namespace) -> int:
         raise InvalidInput("this host cannot run sandboxes: " + "; ".join(failed))
     warned = [f"{c.name}: {c.detail}" for c in checks if c.status == doctor.WARN]
     cluster.nodes.write_node_file("warn" if warned else "ok", warned, slots)
+    version = build_version()
+    # a node of another sandbench than the cluster's would never be sent a case
+    cluster.nodes.refuse_other_versions(args.address, version, who="this node")
+    cluster.nodes.disconnect()
     capacity = host_capacity()
     command = cluster.join_command(
         args.address,
@@ -101,6 +106,7 @@ def cmd_join(args: argparse.Namespace) -> int:
         cpus=capacity.cpu,
         memory_bytes=capacity.memory_gib * 1024**3,
         architecture=host_arch().value,
+        version=version,
     )
     note(f"sandbench: joining {args.address} with {slots} slot(s); workspace {workspace}")
     process = subprocess.Popen(command)
@@ -129,18 +135,39 @@ def sweep() -> None:
     (no clean-up runs in them), so what they left (runs, sandboxes, disks) is reconciled
     and removed here, the node's only recoverer (its workers' engines do not recover)."""
     from sandbench.engine import Engine
+    from sandbench.engine.sandboxes import LIVE
     from sandbench.runner.reconcile import reconcile
     from sandbench.store import open_store
 
     try:
         with open_store() as store:
-            reconcile(store)
+            cut = set(reconcile(store).scenario_runs)
             for sandbox_id, pid in reap_stray_containers(store):
                 note(f"sandbench: node sweep: killed {sandbox_id}'s unstarted container ({pid})")
             with Engine(store, monitor=False) as engine:
                 engine.connection  # noqa: B018  (a new engine's first connection recovers)
+                for sandbox in store.list_sandboxes(statuses=LIVE, limit=100_000):
+                    if _nothing_to_rerun(store, sandbox.scenario_run_id, cut):
+                        with contextlib.suppress(SandbenchError):
+                            engine.shutdown(sandbox.id)
     except Exception as error:  # a failed sweep must never take the node down with it
         note(f"sandbench: node sweep: {type(error).__name__}: {error}")
+
+
+def _nothing_to_rerun(store: Store, run_id: str | None, cut: set[str]) -> bool:
+    """Whether a live sandbox's case is over with nothing to rerun: a case keeps its
+    sandbox for reruns, but not one cut short by its head's death, nor one canceled (a
+    cancel removes it, unless its worker was killed first: the head died meanwhile)."""
+    from sandbench.model.runs import RunState
+
+    if run_id is None:
+        return False
+    if run_id in cut:
+        return True
+    try:
+        return store.get_run(run_id, with_output=False).state == RunState.CANCELED
+    except NotFound:
+        return False
 
 
 def reap_stray_containers(store: Store) -> list[tuple[str, int]]:
@@ -151,6 +178,9 @@ def reap_stray_containers(store: Store) -> list[tuple[str, int]]:
     with "disk.img is still in use" on every sweep."""
     from sandbench.runner.reconcile import owner_alive
 
+    # conmons first: each one seen then is listed by the `podman ps` after it, unless
+    # Podman has forgotten it (one made between the two would look forgotten)
+    conmons = _conmons()
     known = set(
         subprocess.run(
             ["podman", "ps", "--all", "--format", "{{.Names}}"],
@@ -160,7 +190,7 @@ def reap_stray_containers(store: Store) -> list[tuple[str, int]]:
         ).stdout.split()
     )
     killed = []
-    for pid, name, children in _conmons():
+    for pid, name, children in conmons:
         sandbox_id = name.removeprefix("sandbench-")
         if name in known or not sandbox_id.startswith("dbx_"):
             continue
@@ -208,7 +238,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(
         table(
-            ["NODE", "ADDRESS", "SLOTS", "RUNNING", "ARCH", "FITNESS", "MEM FREE", "WORKSPACE"],
+            [
+                "NODE",
+                "ADDRESS",
+                "SLOTS",
+                "RUNNING",
+                "ARCH",
+                "FITNESS",
+                "MEM FREE",
+                "VERSION",
+                "WORKSPACE",
+            ],
             [
                 [
                     s.node_id[:12],
@@ -218,6 +258,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                     s.architecture,
                     s.fitness,
                     f"{s.memory_free_bytes / 1024**3:.1f}G",
+                    s.version,
                     s.workspace,
                 ]
                 for s in statuses

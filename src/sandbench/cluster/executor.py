@@ -22,7 +22,14 @@ import ray
 from ray.exceptions import RayError, TaskCancelledError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from sandbench.cluster.nodes import ARCH_RESOURCE, SLOT_RESOURCE
+from sandbench.build_version import build_version
+from sandbench.cluster.nodes import (
+    ARCH_RESOURCE,
+    SLOT_RESOURCE,
+    other_versions,
+    refuse_other_versions,
+    version_resource,
+)
 from sandbench.errors import InvalidInput
 from sandbench.model.resources import Resources
 from sandbench.model.runs import RunState, ScenarioRun
@@ -30,15 +37,17 @@ from sandbench.runner.benchmark_runs import image_checks_remembered
 from sandbench.runner.case_executors import (
     CaseOrder,
     NodeOrder,
-    NodeRunner,
     RemoteEvent,
     RemoteRunEnded,
     RemoteRunWriter,
     node_order,
 )
+from sandbench.runner.node_runs import NodeRunner
 from sandbench.runner.scenario_runs import Runner
 
 GIB = 1024**3
+log = logging.getLogger(__name__)
+PIPELINE = 2  # attempts in flight per slot: one running, the next queued behind it
 RESOURCES_TTL = 5.0  # seconds a read of the cluster's resources serves placement
 
 # What runs an attempt on a node: sandbench's runner, or (benchmarks of the scheduler) a
@@ -63,7 +72,7 @@ def run_attempt(order: NodeOrder, factory: NodeFactory | None) -> Iterator[list[
     they queue up. Canceled (or the head gone), the attempt's sandbox is removed."""
     node = _runner_here(factory)
     events: queue.Queue[Any] = queue.Queue()
-    started = threading.Event()
+    started, done = threading.Event(), threading.Event()
     end = object()
 
     def work() -> None:
@@ -73,6 +82,7 @@ def run_attempt(order: NodeOrder, factory: NodeFactory | None) -> Iterator[list[
             reason = f"infrastructure: cluster node {node.node}: {error}"
             events.put(RemoteRunEnded(RunState.FAILED, reason, None, None, None))
         finally:
+            done.set()  # before the end is read: the thread may yet look alive a moment
             events.put(end)
 
     thread = threading.Thread(target=work, name=f"case-{order.head_run_id}", daemon=True)
@@ -93,10 +103,20 @@ def run_attempt(order: NodeOrder, factory: NodeFactory | None) -> Iterator[list[
             if finished:
                 return
     finally:
-        if thread.is_alive():  # canceled, or nobody reads any more
+        if not done.is_set():  # canceled, or nobody reads any more
             started.wait(timeout=60)
             node.cancel()
             thread.join(timeout=120)
+
+
+def attempt_task(factory: NodeFactory | None) -> Callable[[NodeOrder], Iterator[Any]]:
+    """The task a node runs, with its factory bound in: Ray ships the function once, where
+    an argument is pickled again for every case."""
+
+    def sandbench_case(order: NodeOrder) -> Iterator[list[RemoteEvent]]:
+        yield from run_attempt(order, factory)
+
+    return sandbench_case
 
 
 class ClusterExecutor:
@@ -122,9 +142,19 @@ class ClusterExecutor:
                 raise InvalidInput(
                     f"--cluster {address}: cannot reach the cluster: {error}"
                 ) from None
-        self._task = ray.remote(run_attempt)
+        self.version = build_version()
+        self._version_need = version_resource(self.version)  # nodes of this sandbench only
+        if self.slots() < 1:  # before any run is recorded: say which nodes run what
+            try:
+                refuse_other_versions(address, self.version, who="this head")
+            except InvalidInput:
+                self.close()
+                raise
+        self._task = ray.remote(attempt_task(stand_in))
+        self._rerun_task = ray.remote(attempt_task(None))
         self._lock = threading.Lock()
         self._refs: dict[str, Any] = {}
+        self._tasks: dict[str, Any] = {}  # placement -> the case task with its options
         self._resources: dict[str, float] = {}
         self._resources_at = float("-inf")
 
@@ -133,18 +163,36 @@ class ClusterExecutor:
             ray.shutdown()
 
     def slots(self) -> int:
-        return int(ray.cluster_resources().get(SLOT_RESOURCE, 0))
+        """The slots of the live nodes that run this head's sandbench."""
+        return int(
+            sum(
+                n["Resources"].get(SLOT_RESOURCE, 0)
+                for n in ray.nodes()
+                if n["Alive"] and n["Resources"].get(self._version_need)
+            )
+        )
 
     def workers(self, jobs: int) -> int:
-        """As many attempts in flight as the cluster has slots (not ``-j``): Ray queues
-        nothing beyond them, so a case shown running is running."""
+        """Attempts in flight: ``PIPELINE`` per slot of the cluster (not ``-j``), so each
+        slot has its next case queued at its node when one ends, instead of idling while
+        the head writes the result and sends another. A case shown running may so wait
+        up to one case's time in its node's queue."""
         slots = self.slots()
         if slots < 1:
+            refuse_other_versions(self.address, self.version, who="this head")
             raise InvalidInput(
                 f"the cluster at {self.address} has no node with sandbench slots;"
                 " start one with `sandbench cluster join ADDRESS`"
             )
-        return slots
+        for other in other_versions(self.address, self.version):
+            log.warning(
+                "cluster node %s (%s) runs sandbench %s, this head %s: it gets no cases",
+                other.node_id[:12],
+                other.address,
+                other.version,
+                self.version,
+            )
+        return slots * PIPELINE
 
     def _cluster_resources(self) -> dict[str, float]:
         """The cluster's resources, read again at most every few seconds: asking the GCS
@@ -158,7 +206,7 @@ class ClusterExecutor:
     def placement(self, resources: Resources, architecture: str) -> dict[str, Any]:
         """A slot, the preset's CPU and memory, and the architecture where some node runs it
         natively (else any node, which emulates it)."""
-        need = {SLOT_RESOURCE: 1.0}
+        need = {SLOT_RESOURCE: 1.0, self._version_need: 0.001}
         native = ARCH_RESOURCE + architecture
         if self._cluster_resources().get(native):
             need[native] = 0.001
@@ -196,25 +244,46 @@ class ClusterExecutor:
         if runner.store.cancel_requested(run.id):
             return RemoteRunWriter(runner, run.id).cancel()
         options = self.placement(record.scenario.resources, spec.architecture.value)
-        stream = self._task.options(**options).remote(
-            node_order(runner.store, record, order, run.id), self._stand_in
-        )
+        stream = self._placed(options).remote(node_order(runner.store, record, order, run.id))
         return self._follow(runner, run.id, stream)
 
-    def _follow(self, runner: Runner, run_id: str, stream: Any) -> ScenarioRun:
-        """Apply a node's stream of events to the head's run until it ends."""
+    def _placed(self, options: dict[str, Any]) -> Any:
+        """The case task with these options, made once per placement: Ray's ``options()``
+        cost a third of a millisecond a case."""
+        key = json.dumps(options, sort_keys=True)
+        with self._lock:
+            task = self._tasks.get(key)
+            if task is None:
+                task = self._tasks[key] = self._task.options(**options)
+            return task
+
+    def _follow(
+        self, runner: Runner, run_id: str, stream: Any, *, rerun_on: str | None = None
+    ) -> ScenarioRun:
+        """Apply a node's stream of events to the head's run until it ends. A rerun
+        (``rerun_on`` its node) that the node refuses, or that never reaches it, raises
+        with the reason and leaves the run as it was."""
         writer = RemoteRunWriter(runner, run_id)
         with self._lock:
             self._refs[run_id] = stream
         try:
             for ref in stream:
-                for event in ray.get(ref):
-                    writer.apply(event)
+                writer.apply(ray.get(ref))
+                if writer.refused is not None:
+                    raise InvalidInput(
+                        f"cannot rerun the scorers of run {run_id}: {writer.refused}"
+                    )
         except TaskCancelledError:
             return writer.cancel()
         except RayError as error:
             if runner.store.cancel_requested(run_id):
                 return writer.cancel()
+            if rerun_on is not None and writer.node is None:
+                raise InvalidInput(
+                    f"cannot rerun the scorers of run {run_id}: cluster node {rerun_on}, which"
+                    f" holds its sandbox, did not take it ({type(error).__name__}); rerun the"
+                    f" whole run instead (`sandbench runs rerun {run_id} --whole`)"
+                ) from None
             where = f"cluster node {writer.node}" if writer.node else "the cluster"
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             return writer.fail(
@@ -228,17 +297,20 @@ class ClusterExecutor:
         return writer.ended
 
     def rerun_scorers(self, runner: Runner, run_id: str, scorer: str | None) -> ScenarioRun:
-        """Score a run again on the node that ran it (where its sandbox lived), streamed
-        back as its attempts were; refused, saying so, when that node has left."""
+        """Score a run again on the node that ran it, in the sandbox its case left there
+        (suspended), streamed back as its attempts were; refused, naming the node, when
+        that node has left or its sandbox is gone."""
         store = runner.store
         run = store.get_run(run_id, with_output=False)
-        alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        alive = {n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]}
         if run.node not in alive:
             raise InvalidInput(
                 f"run {run_id} ran on cluster node {run.node}, which is no longer in the"
-                f" cluster at {self.address}: its sandbox went with it; rerun the whole run"
-                f" instead (`sandbench runs rerun {run_id} --whole`)"
+                f" cluster at {self.address}: the run's sandbox is on that node; rerun the"
+                f" whole run instead (`sandbench runs rerun {run_id} --whole`)"
             )
+        if not alive[run.node].get(self._version_need):
+            refuse_other_versions(self.address, self.version, who="this head")
         record = store.get_scenario(run.scenario_id, run.scenario_version)
         detail = json.loads(store.run_extras(run_id)["solution_detail"] or "{}")
         case = CaseOrder(
@@ -253,9 +325,10 @@ class ClusterExecutor:
         )
         order = replace(node_order(store, record, case, run_id), rerun=True, scorer=scorer)
         options = self.placement(record.scenario.resources, "")
-        options["resources"] = {SLOT_RESOURCE: 1.0}
+        options["resources"] = {SLOT_RESOURCE: 1.0, self._version_need: 0.001}
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(run.node, soft=False)
-        return self._follow(runner, run_id, self._task.options(**options).remote(order, None))
+        stream = self._rerun_task.options(**options).remote(order)
+        return self._follow(runner, run_id, stream, rerun_on=run.node)
 
     def cancel(self, runner: Runner, run_id: str) -> None:
         runner.store.request_cancel(run_id)

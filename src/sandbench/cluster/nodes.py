@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -21,11 +22,19 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from sandbench import __version__, paths
+from sandbench import paths
+from sandbench.build_version import build_version
+from sandbench.errors import InvalidInput
 
 SLOT_RESOURCE = "sandbench_slot"  # one per case a node runs at once
 ARCH_RESOURCE = "sandbench_arch_"  # + x86_64 / arm64: what the node runs natively
+VERSION_RESOURCE = "sandbench_version_"  # + the node's build version, made a name
 NODE_FILE = "cluster-node.json"  # in the node's workspace: what it was fit for at join
+
+
+def version_resource(version: str) -> str:
+    """The resource a node running sandbench ``version`` offers (and a case needs)."""
+    return VERSION_RESOURCE + re.sub(r"[^A-Za-z0-9]", "_", version)
 
 
 def ray_binary() -> str:
@@ -34,12 +43,23 @@ def ray_binary() -> str:
 
 
 def join_command(
-    address: str, *, slots: int, cpus: float, memory_bytes: int, architecture: str
+    address: str,
+    *,
+    slots: int,
+    cpus: float,
+    memory_bytes: int,
+    architecture: str,
+    version: str,
 ) -> list[str]:
     """``ray start`` for a worker node offering ``slots`` sandbench slots, the CPU and
-    memory its sandboxes may take, and its native architecture; in the foreground, so the
-    node lives exactly as long as the process that joined it."""
-    resources = {SLOT_RESOURCE: slots, ARCH_RESOURCE + architecture: 1000}
+    memory its sandboxes may take, its native architecture and its sandbench version (a
+    head sends cases only to nodes of its own); in the foreground, so the node lives
+    exactly as long as the process that joined it."""
+    resources = {
+        SLOT_RESOURCE: slots,
+        ARCH_RESOURCE + architecture: 1000,
+        version_resource(version): 1000,
+    }
     return [
         ray_binary(),
         "start",
@@ -92,7 +112,7 @@ def _describe_node() -> dict[str, Any]:
         "workspace": os.environ.get("SANDBENCH_HOME") or str(paths.data_dir()),
         "fitness": joined.get("fitness", "unknown"),
         "memory_free": free,
-        "version": __version__,
+        "version": build_version(),
     }
 
 
@@ -105,6 +125,12 @@ def connect(address: str) -> None:
             logging_level=logging.WARNING,
             configure_logging=False,
         )
+
+
+def disconnect() -> None:
+    """Leave the cluster as a client (a joining node checks it first, then starts)."""
+    if ray.is_initialized():
+        ray.shutdown()
 
 
 def node_statuses(address: str, timeout: float = 60) -> list[NodeStatus]:
@@ -143,3 +169,30 @@ def node_statuses(address: str, timeout: float = 60) -> list[NodeStatus]:
             )
         )
     return statuses
+
+
+def other_versions(address: str, version: str) -> list[NodeStatus]:
+    """The live nodes offering slots that run another sandbench than ``version``."""
+    connect(address)
+    mine = version_resource(version)
+    others = [
+        n["NodeID"]
+        for n in ray.nodes()
+        if n["Alive"] and n["Resources"].get(SLOT_RESOURCE) and not n["Resources"].get(mine)
+    ]
+    if not others:
+        return []
+    return [s for s in node_statuses(address) if s.node_id in others]
+
+
+def refuse_other_versions(address: str, version: str, *, who: str) -> None:
+    """Raise, naming each node and what it runs, when a node of the cluster runs another
+    sandbench than ``version`` (``who`` runs that one: this head, the joining node)."""
+    others = other_versions(address, version)
+    if others:
+        listed = ", ".join(f"{s.node_id[:12]} ({s.address}) runs {s.version}" for s in others)
+        raise InvalidInput(
+            f"{who} runs sandbench {version}, but in the cluster at {address} {listed}:"
+            " a cluster's head and nodes must run the same sandbench (release and source);"
+            " install the same one everywhere and join again"
+        )

@@ -1402,7 +1402,13 @@ class Engine:
             if state.get("OOMKilled"):
                 self._fail(sandbox.id, FailureReason.OUT_OF_MEMORY, "the sandbox ran out of memory")
             else:
-                self.shutdown(sandbox.id, ShutdownReason.ENTRYPOINT_EXIT)
+                # only if still running when locked: a suspend (another process's, while
+                # this one looked) removes the container on purpose and keeps the disk
+                self.shutdown(
+                    sandbox.id,
+                    ShutdownReason.ENTRYPOINT_EXIT,
+                    only_if=lambda current: current.status == SandboxState.RUNNING,
+                )
             return False
         return True
 
@@ -1490,11 +1496,16 @@ class Engine:
                     " without removing it",
                 )
             cleaned.append(sandbox.id)
-        keep = {s.id for s in self.store.list_sandboxes(statuses=LIVE, limit=10_000)}
         # Only containers of this store: another SANDBENCH_HOME's sandboxes are not ours.
         # (podman-py's key-only label filter matches nothing on Podman 4.3, so filter here.)
         home = self._home_label
-        for container in self.client.containers.list(all=True):
+        # What exists is listed before what the store keeps is read: a sandbox's row comes
+        # before its container and network, so one another process is making meanwhile is
+        # never taken for a stray (a cluster node's sweep recovers while its cases run).
+        containers = self.client.containers.list(all=True)
+        networks = isolation.sandbox_networks(self.client, home) if self.connection.local else {}
+        keep = self._live_ids()
+        for container in containers:
             labels = container.labels or {}
             if labels.get(LABEL_HOME) != home:
                 continue
@@ -1517,16 +1528,19 @@ class Engine:
                 if stray:
                     cleaned.append(container.name)
         if self.connection.local:
-            for network, owner in isolation.sandbox_networks(self.client, home).items():
+            for network, owner in networks.items():
                 if owner not in keep:
                     with contextlib.suppress(PodmanNotFound, APIError):
                         isolation.remove_network(self.client, home, owner)
                     cleaned.append(network)
-            isolation.revoke_host(home, keep=keep)
+            isolation.revoke_host(home, keep=keep | self._live_ids())
         # disks of live sandboxes stay mounted; suspended and ended ones are released
-        disk.release_stale(self._sandboxes_root, keep=keep)
+        disk.release_stale(self._sandboxes_root, keep=keep | self._live_ids())
         self._restart_watchers()
         return cleaned
+
+    def _live_ids(self) -> set[str]:
+        return {s.id for s in self.store.list_sandboxes(statuses=LIVE, limit=10_000)}
 
     def _restart_watchers(self) -> None:
         for sandbox in self.store.list_sandboxes(statuses=[SandboxState.RUNNING], limit=10_000):

@@ -289,10 +289,11 @@ class BenchmarkRunner:
         """Check every case before the first sandbox starts; a case that cannot start is
         ``not_started`` with the reason, the others are returned to run."""
         verdicts: dict[tuple[str, int], str | None] = {}
-        ready = []
+        needs: dict[tuple[str, int], Resources] = {}
+        ready: list[tuple[BenchmarkCase, Resources]] = []
         with image_checks_remembered(self.runner):
             for case in cases:
-                self._check(run, case, verdicts, ready)
+                self._check(run, case, verdicts, needs, ready)
         return ready
 
     def _check(
@@ -300,9 +301,11 @@ class BenchmarkRunner:
         run: BenchmarkRun,
         case: BenchmarkCase,
         verdicts: dict[tuple[str, int], str | None],
+        needs: dict[tuple[str, int], Resources],
         ready: list[tuple[BenchmarkCase, Resources]],
     ) -> None:
-        """One case's check (one per scenario version, remembered in ``verdicts``)."""
+        """One case's check (one per scenario version, remembered in ``verdicts``, with
+        what it needs in ``needs``)."""
         settings = run.settings
         key = (case.scenario_id, case.scenario_version)
         if key not in verdicts:
@@ -322,8 +325,9 @@ class BenchmarkRunner:
         if reason is not None:
             self._set(run, case, CaseState.NOT_STARTED, reason=reason)
             return
-        record = self.store.get_scenario(case.scenario_id, case.scenario_version)
-        ready.append((case, record.scenario.resources))
+        if key not in needs:  # once per scenario version, as its verdict
+            needs[key] = self.store.get_scenario(*key).scenario.resources
+        ready.append((case, needs[key]))
 
     def _run_case(self, run: BenchmarkRun, case: BenchmarkCase) -> None:
         settings = run.settings
@@ -350,10 +354,10 @@ class BenchmarkRunner:
             scenario_run = self.executor.run_case(
                 self.runner, order, lambda created: self._track(case, created.id)
             )
-            self._set(run, case, CaseState.RUNNING, run_id=scenario_run.id, attempts=attempts)
             if scenario_run.state == RunState.COMPLETED:
                 self._set(run, case, CaseState.DONE, run_id=scenario_run.id)
                 return
+            self._set(run, case, CaseState.RUNNING, run_id=scenario_run.id, attempts=attempts)
             if scenario_run.state == RunState.CANCELED or self._cancel.is_set():
                 self._set(run, case, CaseState.CANCELED, reason="canceled")
                 return

@@ -6,15 +6,13 @@ opens the run in this store, ships a ``CaseOrder`` to a node, and writes what th
 streams back with a ``RemoteRunWriter``: the same store calls, in the same order, as a
 run executed here makes, so every reader (TUI, exports, stats) sees no difference.
 
-The node side is here too (``NodeRunner``): sandbench's own runner and engine over the
-node's own workspace, its events turned into the stream the head applies. The core names
-no scheduler: an adapter registers a factory for its addresses (``register_executor``).
+The node's side of the wire is ``sandbench.runner.node_runs``. The core names no
+scheduler: an adapter registers a factory for its addresses (``register_executor``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,11 +22,9 @@ from sandbench import secrets
 from sandbench.engine.pool import PoolKey, WarmPool
 from sandbench.errors import InvalidInput, SandbenchError
 from sandbench.model.runs import RunState, ScenarioRun, ScorerState, Solution
-from sandbench.model.scenario import CustomScorer, Scenario
+from sandbench.model.scenario import CustomScorer
 from sandbench.runner.blueprint_builds import (
-    BlueprintFailed,
     BlueprintRecipe,
-    built_here,
     recipe_of,
 )
 from sandbench.runner.events import (
@@ -226,6 +222,14 @@ class RemoteRunEnded:
 
 
 @dataclass(frozen=True)
+class RemoteRefused:
+    """A node's only event (after ``NodeAssigned``) when it will not do what was asked
+    (a scorer rerun whose sandbox is gone): the head's run stays as it was."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class NodeOrder:
     """What a node needs to run one attempt without the head's store: the scenario at its
     pinned version, the custom scorers it uses, and the secret values, which travel in
@@ -284,6 +288,7 @@ RemoteEvent = (
     | OutputChunk
     | ScorerFinished
     | RemoteRunEnded
+    | RemoteRefused
 )
 
 
@@ -291,7 +296,11 @@ class RemoteRunWriter:
     """Applies a remote attempt's events to the head's run, as the runner writes a local
     one: states, each scorer's result opened, its output appended chunk by chunk, closed
     with its score; then the run finished. Re-emits them on the head's bus under the
-    head's ids, so live views follow a remote run as they follow a local one."""
+    head's ids, so live views follow a remote run as they follow a local one.
+
+    A batch the node sent together is written in one transaction (the same rows, in the
+    same order) and announced once it is committed: a transaction per row cost the head
+    most of its time per case."""
 
     def __init__(self, runner: Runner, run_id: str) -> None:
         self.runner = runner
@@ -301,23 +310,46 @@ class RemoteRunWriter:
         self._open: set[str] = set()
         self.node: str | None = None
         self.ended: ScenarioRun | None = None
+        self.refused: str | None = None
 
-    def apply(self, event: RemoteEvent) -> None:
-        bus, run_id = self.runner.bus, self.run_id
+    def apply(self, events: list[RemoteEvent]) -> None:
+        """Write a batch of the node's events, then announce them, then end the run if
+        the batch ends it."""
+        announce: list[Event] = []
+        ended: RemoteRunEnded | None = None
+        with self.store.write():
+            for event in events:
+                if isinstance(event, RemoteRefused):
+                    self.refused = event.reason
+                elif isinstance(event, RemoteRunEnded):
+                    ended = event
+                    self._store_extras(event)
+                else:
+                    self._write(event, announce.append)
+        for event in announce:
+            self.runner.bus.emit(event)
+        if ended is not None:
+            # the head keeps no sandbox of a remote run: its retention has nothing new
+            self.ended = self.runner.finish(
+                self.run_id, ended.state, ended.failure_reason, collect=False
+            )
+
+    def _write(self, event: RemoteEvent, announce: Callable[[Event], None]) -> None:
+        run_id = self.run_id
         if isinstance(event, NodeAssigned):
             self.node = event.node
             self.store.update_run(run_id, node=event.node)
         elif isinstance(event, RunStateChanged):
             if event.state in (RunState.SCORING, RunState.SCORED):
                 self.store.set_run_state(run_id, event.state)
-                bus.emit(replace(event, run_id=run_id))
+                announce(replace(event, run_id=run_id))
         elif isinstance(event, StepOutput):
-            bus.emit(replace(event, run_id=run_id))
+            announce(replace(event, run_id=run_id))
         elif isinstance(event, ScorerStarted):
             result = self.store.start_scorer(run_id, event.name, event.type, event.weight)
             self._results[event.result_id] = result.id
             self._open.add(result.id)
-            bus.emit(
+            announce(
                 ScorerStarted(
                     run_id, result.id, result.name, result.type, result.weight, result.attempt
                 )
@@ -325,7 +357,7 @@ class RemoteRunWriter:
         elif isinstance(event, OutputChunk):
             result_id = self._results[event.result_id]
             self.store.append_output(result_id, event.stream, event.text)
-            bus.emit(replace(event, run_id=run_id, result_id=result_id))
+            announce(replace(event, run_id=run_id, result_id=result_id))
         elif isinstance(event, ScorerFinished):
             result_id = self._results[event.result.id]
             self._open.discard(result_id)
@@ -336,17 +368,17 @@ class RemoteRunWriter:
                 exit_code=event.result.exit_code,
                 details=event.result.details,
             )
-            bus.emit(ScorerFinished(run_id, finished))
-        elif isinstance(event, RemoteRunEnded):
-            extras = {
-                "solution_detail": event.solution_detail,
-                "usage": event.usage,
-                "cache_key": event.cache_key,
-            }
-            kept = {k: v for k, v in extras.items() if v is not None}
-            if kept:
-                self.store.update_run(run_id, **kept)
-            self.ended = self.runner.finish(run_id, event.state, event.failure_reason)
+            announce(ScorerFinished(run_id, finished))
+
+    def _store_extras(self, event: RemoteRunEnded) -> None:
+        extras = {
+            "solution_detail": event.solution_detail,
+            "usage": event.usage,
+            "cache_key": event.cache_key,
+        }
+        kept = {k: v for k, v in extras.items() if v is not None}
+        if kept:
+            self.store.update_run(self.run_id, **kept)
 
     def fail(self, reason: str) -> ScenarioRun:
         """The attempt was lost (its node died, the link broke): scorers still running end
@@ -358,7 +390,7 @@ class RemoteRunWriter:
             )
             self.runner.bus.emit(ScorerFinished(self.run_id, finished))
         self._open.clear()
-        self.ended = self.runner.finish(self.run_id, RunState.FAILED, reason)
+        self.ended = self.runner.finish(self.run_id, RunState.FAILED, reason, collect=False)
         return self.ended
 
     def cancel(self) -> ScenarioRun:
@@ -368,163 +400,5 @@ class RemoteRunWriter:
             )
             self.runner.bus.emit(ScorerFinished(self.run_id, finished))
         self._open.clear()
-        self.ended = self.runner.finish(self.run_id, RunState.CANCELED, "canceled")
+        self.ended = self.runner.finish(self.run_id, RunState.CANCELED, "canceled", collect=False)
         return self.ended
-
-
-# ---------------------------------------------------------------- the node side
-
-
-class NodeRunner:
-    """Runs attempts on a cluster node with sandbench's own runner and engine, in the
-    node's workspace (``SANDBENCH_HOME``: its own store and sandbox disks). One per
-    worker process; the store and engine are opened on first use and kept."""
-
-    def __init__(self, node: str) -> None:
-        self.node = node
-        self.host = socket.gethostname()
-        self._runner: Runner | None = None
-        self._lock = threading.Lock()
-        self.current: str | None = None  # the node's run of the attempt in flight
-
-    @property
-    def runner(self) -> Runner:
-        with self._lock:
-            if self._runner is None:
-                from sandbench.engine import Engine
-                from sandbench.store import open_store
-
-                store = open_store()
-                # No start-up recovery here: what a dead head's cases left is the node's
-                # sweep's (``cluster join``); recovering here too raced it over the same disks.
-                self._runner = Runner(store, Engine(store, monitor=False, recover=False))
-            return self._runner
-
-    def run(
-        self, order: NodeOrder, emit: Callable[[RemoteEvent], None], started: threading.Event
-    ) -> None:
-        """Run the order to its end, calling ``emit`` with every event in order; ``started``
-        is set once the node's run exists (``cancel`` then reaches it)."""
-        emit(NodeAssigned(self.node, self.host))
-        if order.rerun:
-            self._rerun(order, emit, started)
-            return
-        try:
-            runner = self._prepared(order)
-        except BlueprintFailed as error:  # the recipe's own failure: building again fails too
-            emit(RemoteRunEnded(RunState.FAILED, str(error), None, None, None))
-            return
-        store = runner.store
-        mine: set[str] = set()
-
-        def forward(event: Event) -> None:
-            if isinstance(event, RUN_EVENTS_ON_WIRE) and event.run_id in mine:
-                emit(event)
-
-        def created(run: ScenarioRun) -> None:
-            mine.add(run.id)
-            self.current = run.id
-            started.set()
-
-        unsubscribe = runner.bus.subscribe(forward)
-        try:
-            with secrets.provided(order.secret_values):
-                run = runner.run(
-                    order.scenario_id,
-                    version=order.version,
-                    solution=order.solution,
-                    agent_command=order.agent_command,
-                    use_cache=False,  # the node's store is not the head's cache
-                    keep_sandbox=False,
-                    env=order.env,
-                    secret_env=order.secret_env,
-                    on_created=created,
-                )
-        except SandbenchError as error:  # nothing ran (the node cannot start it)
-            emit(RemoteRunEnded(RunState.FAILED, f"infrastructure: {error}", None, None, None))
-            return
-        finally:
-            unsubscribe()
-            started.set()
-        extras = store.run_extras(run.id)
-        emit(
-            RemoteRunEnded(
-                state=run.state,
-                failure_reason=run.failure_reason,
-                solution_detail=extras["solution_detail"],
-                usage=run.usage.model_dump_json() if run.usage else None,
-                cache_key=run.cache_key,
-            )
-        )
-
-    def _prepared(self, order: NodeOrder) -> Runner:
-        """The node's runner, with the order's scenario version and custom scorers, and its
-        blueprint built here (once per content on this node) and named in the version."""
-        runner = self.runner
-        scenario = Scenario.model_validate(order.document)
-        if order.blueprint is not None and scenario.environment_parameters is not None:
-            built = built_here(runner.store, runner.engine, order.blueprint)
-            environment = scenario.environment_parameters.model_copy(
-                update={"blueprint_id": built.id}
-            )
-            scenario = scenario.model_copy(update={"environment_parameters": environment})
-        runner.store.mirror_scenario_version(order.scenario_id, order.version, scenario)
-        for kind, script in order.custom_scorers.items():
-            runner.store.register_custom_scorer(kind, script)
-        return runner
-
-    def _rerun(
-        self, order: NodeOrder, emit: Callable[[RemoteEvent], None], started: threading.Event
-    ) -> None:
-        """Score the head's run again here. The case's sandbox went with the case (as a
-        local benchmark case's does), so a finished run of this node stands in for it and
-        the runner makes its sandbox again from the same solution, scores, and it goes."""
-        runner = self._prepared(order)
-        mine: set[str] = set()
-
-        def forward(event: Event) -> None:
-            if isinstance(event, RUN_EVENTS_ON_WIRE) and event.run_id in mine:
-                emit(event)
-
-        unsubscribe = runner.bus.subscribe(forward)
-        run_id: str | None = None
-        try:
-            with secrets.provided(order.secret_values):
-                _, _, opened = runner.open_run(
-                    order.scenario_id,
-                    version=order.version,
-                    solution=order.solution,
-                    agent_command=order.agent_command,
-                    env=order.env,
-                    secret_env=order.secret_env,
-                    cache_key_here=False,
-                )
-                run_id = self.current = opened.id
-                runner.finish(run_id, RunState.COMPLETED)
-                mine.add(run_id)
-                started.set()
-                run = runner.rerun_scorers(run_id, order.scorer)
-        except SandbenchError as error:
-            emit(RemoteRunEnded(RunState.FAILED, f"infrastructure: {error}", None, None, None))
-            return
-        finally:
-            unsubscribe()
-            started.set()
-            if run_id is not None:
-                self._shutdown_sandbox(run_id)
-        emit(RemoteRunEnded(run.state, run.failure_reason, None, None, None))
-
-    def _shutdown_sandbox(self, run_id: str) -> None:
-        sandbox_id = self.runner.store.get_run(run_id, with_output=False).sandbox_id
-        if sandbox_id is not None:
-            with contextlib.suppress(SandbenchError):
-                self.runner.engine.shutdown(sandbox_id)
-
-    def cancel(self) -> None:
-        """Stop the attempt in flight: its sandbox goes, its run ends canceled."""
-        if self.current is not None:
-            with contextlib.suppress(SandbenchError):
-                self.runner.cancel(self.current)
-
-
-RUN_EVENTS_ON_WIRE = (RunStateChanged, StepOutput, ScorerStarted, OutputChunk, ScorerFinished)

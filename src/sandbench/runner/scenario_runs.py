@@ -197,10 +197,13 @@ class Runner:
         self._emit_state(run.id, RunState.RUNNING)
         return record, spec, run
 
-    def finish(self, run_id: str, state: RunState, reason: str | None = None) -> ScenarioRun:
+    def finish(
+        self, run_id: str, state: RunState, reason: str | None = None, *, collect: bool = True
+    ) -> ScenarioRun:
         """End a run as a run ends here: its final state and reason stored and announced
-        (a cluster's head ends the runs its nodes executed this way)."""
-        return self._finish(run_id, state, reason)
+        (a cluster's head ends the runs its nodes executed this way, with ``collect``
+        off: no sandbox of this host's changed, so no retention pass is due)."""
+        return self._finish(run_id, state, reason, collect=collect)
 
     def preflight(
         self,
@@ -413,6 +416,10 @@ class Runner:
 
             return rerun_remote(self, run, scorer)  # its sandbox lived on that node
         functions = [f for f in scenario.scorers if scorer is None or f.name == scorer]
+        if final == RunState.COMPLETED:
+            # this process owns the run while it scores: the process that ran it may be
+            # gone, and a recovery elsewhere would take the rerun for its leftover
+            self.store.update_run(run.id, owner_pid=self._pid, owner_start=self._start)
         cancel = self._cancel_event(run.id)
         try:
             sandbox_id = self._sandbox_for_rerun(run, scenario)
@@ -610,14 +617,17 @@ class Runner:
             self.store.update_run(run_id, usage=cached.usage.model_dump_json())
         return self._finish(run_id, RunState.COMPLETED)
 
-    def _finish(self, run_id: str, state: RunState, reason: str | None = None) -> ScenarioRun:
-        if state == RunState.COMPLETED:
-            self.store.set_run_state(run_id, RunState.SCORED)
+    def _finish(
+        self, run_id: str, state: RunState, reason: str | None = None, *, collect: bool = True
+    ) -> ScenarioRun:
+        # one write: a completed run's total is computed as a scored one's (a separate
+        # ``scored`` write first changed nothing a reader could see in between)
         self.store.set_run_state(run_id, state, failure_reason=reason)
         self._emit_state(run_id, state, reason or "")
         run = self.store.get_run(run_id)
         self.bus.emit(RunFinished(run_id, run))
-        retention.collect_in_background(self.store, self.engine)  # never waits, never raises
+        if collect:
+            retention.collect_in_background(self.store, self.engine)  # never waits or raises
         return run
 
 

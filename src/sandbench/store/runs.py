@@ -116,6 +116,7 @@ class RunStore(ScenarioStore):
     def update_run(self, run_id: str, **fields: Any) -> None:
         allowed = {
             "owner_pid",
+            "owner_start",
             "cache_key",
             "cache_hit",
             "sandbox_id",
@@ -213,6 +214,16 @@ class RunStore(ScenarioStore):
             [cache_key, RunState.COMPLETED],
         ).fetchone()
         return self.get_run(row["id"]) if row else None
+
+    def run_tagged(self, key: str, value: str) -> str | None:
+        """The newest run whose metadata has ``key`` = ``value`` (a cluster node finds its
+        run of a head's run so)."""
+        row = self.conn.execute(
+            "SELECT id FROM scenario_runs WHERE json_extract(metadata, ?) = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            [f'$."{key}"', value],
+        ).fetchone()
+        return row["id"] if row else None
 
     def run_extras(self, run_id: str) -> sqlite3.Row:
         row = self.conn.execute(
