@@ -71,6 +71,7 @@ def test_a_benchmark_claims_warm_sandboxes_and_drops_them_after(
     (target,) = [t for t in pool.targets if t.idle_s is not None]
     assert target.size == 1
     assert pool.claims >= 1, pool.status()
+    assert target.budget == 0, "every case's create counted: nothing more is built for it"
     executor.close()
     assert [t for t in pool.targets if t.idle_s is not None] == []
     left = {c["io.sandbench.sandbox"] for c in warm_containers(engine.client, paths.home_label())}

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from sandbench.build_version import build_version
+from sandbench.engine import image_pins
 from sandbench.model import parse_scenarios
 from sandbench.model.benchmark import BenchmarkRunState, CaseState
 from sandbench.model.documents import ParsedScenario
@@ -195,14 +196,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 check=False,
                 timeout=120,
             )
-            # the sandboxes the node kept for reruns (suspended: their disks' image pins)
-            subprocess.run(
-                [*CLI, "sandboxes", "rm", "--all", "--yes"],
-                env={**env, "SANDBENCH_HOME": str(node.workspace)},
-                capture_output=True,
-                check=False,
-                timeout=300,
-            )
+            # the sandboxes the node kept for reruns (suspended), then the image pins their
+            # disks named (a pin stays until nothing names its image: prune releases it)
+            for command in (["sandboxes", "rm", "--all", "--yes"], ["sandboxes", "prune"]):
+                subprocess.run(
+                    [*CLI, *command],
+                    env={**env, "SANDBENCH_HOME": str(node.workspace)},
+                    capture_output=True,
+                    check=False,
+                    timeout=300,
+                )
             for name in containers_of_home(node.home_label):
                 subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
         pins = pins_under(base)
@@ -213,30 +216,27 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def pins_under(base: Path) -> list[str]:
-    """Image pins of sandbox disks under ``base`` (a kept sandbox's stays while its disk
-    does)."""
+    """Image pins of the workspaces under ``base`` (one per image while a sandbox disk
+    there names it)."""
     out = subprocess.run(
-        ["podman", "ps", "-a", "--filter", "label=io.sandbench.disk-pin",
-         "--format", '{{.Names}} {{index .Labels "io.sandbench.disk-pin"}}'],
+        ["podman", "ps", "-a", "--filter", f"label={image_pins.PIN_LABEL}",
+         "--format", f'{{{{.Names}}}} {{{{index .Labels "{image_pins.PIN_LABEL}"}}}}'],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return [line.split()[0] for line in out.splitlines() if str(base) in line]
 
 
 def held_by(workspace: Path) -> list[str]:
-    """Mounts and disk-pin containers of sandboxes under a node's workspace: what a case
-    that was not torn down keeps busy."""
+    """Mounts and sandbox directories (disks) under a node's workspace: what a case that
+    was not torn down keeps busy."""
     mounts = [
         line.split()[1]
         for line in Path("/proc/self/mounts").read_text().splitlines()
         if line.split()[1].startswith(str(workspace))
     ]
-    pins = subprocess.run(
-        ["podman", "ps", "-a", "--filter", "label=io.sandbench.disk-pin",
-         "--format", '{{index .Labels "io.sandbench.disk-pin"}}'],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    return mounts + [p for p in pins if p.startswith(str(workspace))]
+    disks = workspace / "data" / "sandboxes"
+    directories = sorted(str(d) for d in disks.glob("*") if d.is_dir()) if disks.is_dir() else []
+    return mounts + directories
 
 
 def held_by_cut_cases(node: Node) -> list[str]:

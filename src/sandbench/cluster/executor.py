@@ -172,7 +172,7 @@ class ClusterExecutor:
             )
         )
 
-    def workers(self, jobs: int) -> int:
+    def workers(self, jobs: int, cases: int = 0) -> int:
         """Attempts in flight: ``PIPELINE`` per slot of the cluster (not ``-j``), so each
         slot has its next case queued at its node when one ends, instead of idling while
         the head writes the result and sends another. A case shown running may so wait

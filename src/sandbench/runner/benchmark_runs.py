@@ -254,7 +254,7 @@ class BenchmarkRunner:
                     self._in_flight.pop((case.position, case.repeat_index), None)
                 pool.release(resources)
 
-        workers = self.executor.workers(jobs or settings.jobs)
+        workers = self.executor.workers(jobs or settings.jobs, cases=len(ready))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench") as executor:
             futures: list[Future[None]] = [
                 executor.submit(one, case, resources) for case, resources in ready

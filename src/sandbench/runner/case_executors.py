@@ -59,8 +59,8 @@ class CaseExecutor(Protocol):
 
     places_cases: bool
 
-    def workers(self, jobs: int) -> int:
-        """How many attempts to keep in flight."""
+    def workers(self, jobs: int, cases: int = 0) -> int:
+        """How many attempts to keep in flight, for ``cases`` attempts to come."""
         ...
 
     def run_case(
@@ -77,21 +77,24 @@ class CaseExecutor(Protocol):
 class LocalCaseExecutor:
     """Every case in this process's sandboxes. Each scenario version's sandbox kind gets a
     warm pool target sized to the jobs on its first case, so later cases claim a started
-    sandbox instead of creating one; the target goes once the benchmark stops claiming."""
+    sandbox instead of creating one; the target goes once the benchmark stops claiming.
+    The target never keeps more warm than cases are left to claim them."""
 
     places_cases = False
 
     def __init__(self) -> None:
         self._jobs = 1
+        self._left: int | None = None  # attempts still to start (None: not told)
         self._warmed: set[tuple[str, int | None]] = set()
         self._targets: list[tuple[WarmPool, PoolKey]] = []
         self._lock = threading.Lock()
 
-    def workers(self, jobs: int) -> int:
+    def workers(self, jobs: int, cases: int = 0) -> int:
         self._jobs = jobs
+        self._left = cases or None
         return jobs
 
-    def _warm(self, runner: Runner, order: CaseOrder) -> None:
+    def _warm(self, runner: Runner, order: CaseOrder, left: int | None) -> None:
         """A pool target for this case's sandbox kind (once per scenario version). A spec
         that cannot be made (missing secrets) or served warm is left to the run to report."""
         with self._lock:
@@ -104,7 +107,7 @@ class LocalCaseExecutor:
             scenario = runner.store.get_scenario(order.scenario_id, order.version).scenario
             spec = engine.spec_for(scenario, env=order.env, secret_env=order.secret_env)
             pool = engine.pool or engine.start_pool({})
-            key = pool.add_target(spec, self._jobs)
+            key = pool.add_target(spec, self._jobs, budget=left)
             if key is not None:
                 with self._lock:
                     self._targets.append((pool, key))
@@ -112,8 +115,12 @@ class LocalCaseExecutor:
     def run_case(
         self, runner: Runner, order: CaseOrder, on_created: Callable[[ScenarioRun], None]
     ) -> ScenarioRun:
+        with self._lock:  # this attempt included; retries beyond the count start cold
+            left = self._left
+            if self._left is not None:
+                self._left = max(0, self._left - 1)
         if not order.use_cache:  # with the cache, only once a case missed it (below)
-            self._warm(runner, order)
+            self._warm(runner, order, left)
         run = runner.run(
             order.scenario_id,
             version=order.version,
@@ -127,7 +134,7 @@ class LocalCaseExecutor:
             on_created=on_created,
         )
         if not run.cache_hit:
-            self._warm(runner, order)
+            self._warm(runner, order, None if left is None else max(0, left - 1))
         return run
 
     def cancel(self, runner: Runner, run_id: str) -> None:
