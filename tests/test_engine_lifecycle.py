@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sandbench import paths, secrets
-from sandbench.engine import Engine, EngineError
+from sandbench.engine import Engine, EngineError, image_pins
 from sandbench.engine.errors import MissingRequirements
 from sandbench.model import FailureReason, SandboxState, ShutdownReason
 from sandbench.store import Store
@@ -286,6 +286,39 @@ def test_snapshot_is_usable_as_snapshot_id(engine: Engine) -> None:
         assert not image_exists(snapshot.image)
     finally:
         subprocess.run(["podman", "rmi", "-f", snapshot.image], check=False, capture_output=True)
+
+
+def pinned_images(root: Path) -> list[str]:
+    """The image ids pinned for the sandboxes under ``root``."""
+    listed = subprocess.run(
+        ["podman", "ps", "-a", "--filter", f"label={image_pins.PIN_LABEL}={root}",
+         "--format", f'{{{{index .Labels "{image_pins.IMAGE_LABEL}"}}}}'],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return sorted(listed.stdout.split())
+
+
+def test_one_image_pin_lasts_while_a_sandbox_names_its_image(store: Store) -> None:
+    """Two sandboxes of one image share one pin; it stays for the next sandbox while the
+    engine lives, and while a (detached) suspended sandbox's disk names the image; closing
+    the engine removes it once nothing does (a test's or a benchmark's workspace leaves
+    none)."""
+    root = paths.data_dir() / "sandboxes"
+    engine = Engine(store)
+    try:
+        spec = engine.spec_for(scenario())
+        first, second = engine.create(spec), engine.create(spec, detach=True)
+        image_id = engine.client.images.get(spec.image).attrs["Id"]
+        assert pinned_images(root) == [image_id]
+        engine.shutdown(first.id)
+        assert pinned_images(root) == [image_id], "kept for the next sandbox"
+        engine.suspend(second.id)
+    finally:
+        engine.close()
+    assert pinned_images(root) == [image_id], "the suspended sandbox's disk names it"
+    with Engine(store) as again:
+        again.shutdown(second.id)
+    assert pinned_images(root) == []
 
 
 def image_exists(image: str) -> bool:

@@ -711,9 +711,12 @@ def _pin_name(directory: Path) -> str:
     return "sandbench-disk-pin-" + hashlib.sha256(str(directory).encode()).hexdigest()[:16]
 
 
-def _remove_pin(name: str) -> None:
+def _remove_pins(names: list[str]) -> None:
+    """Remove pin containers, in one Podman call; one already gone is fine."""
+    if not names:
+        return
     try:
-        _run("podman", "rm", "--force", "--time", "0", name)
+        _run("podman", "rm", "--force", "--ignore", "--time", "0", *names)
     except EngineError as exc:
         if "no such container" not in str(exc):
             raise
@@ -772,17 +775,20 @@ def release_stale(root: Path, keep: Iterable[str] = ()) -> list[Path]:
     with image_pins.releasing(root) as stale:
         listed = _run("podman", "ps", "--all", "--format", f"{{{{.Names}}}}\t{fields}")
         pins: list[image_pins.Pin] = []
+        doomed: list[str] = []
         for line in listed.splitlines():
             name, *values = [*line.split("\t"), "", "", ""][:4]
             found = {k: v for k, v in zip(labels, values, strict=True) if v and v != "<no value>"}
             legacy = found.get(PIN_LABEL)
+            workspace = found.get(image_pins.PIN_LABEL)
             if legacy and Path(legacy).is_relative_to(root) and not Path(legacy).exists():
-                _remove_pin(name)
+                doomed.append(name)
                 cleaned.append(Path(legacy))
-            elif image_pins.PIN_LABEL in found:
+            elif workspace and not Path(workspace).exists():
+                doomed.append(name)  # a deleted workspace's (a test's, a benchmark's)
+            elif workspace:
                 pins.append((name, found))
-        for name in stale(pins):
-            _remove_pin(name)
+        _remove_pins(doomed + stale(pins))
     return cleaned
 
 

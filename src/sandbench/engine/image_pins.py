@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -106,18 +107,23 @@ def releasing(root: Path) -> Iterator[Callable[[Iterable[Pin]], list[str]]]:
         yield stale
 
 
-def release(client: Any, root: Path, image_id: str) -> list[str]:
-    """Remove the pin of ``image_id`` under ``root`` unless a sandbox directory names it."""
+def release(client: Any, root: Path, image_id: str | None = None) -> list[str]:
+    """Remove the pins under ``root`` (of ``image_id`` alone, if given) unless a sandbox
+    directory names their image. Returns the names removed."""
+    root = Path(root).absolute()
     removed: list[str] = []
     with releasing(root) as stale:
-        # every container, filtered here: a key-only label filter matches nothing on Podman 4.3
+        # the API itself: podman-py's list sends a filter Podman 4.3 does not match, and
+        # inspects every container it lists
+        filters = json.dumps({"label": [f"{PIN_LABEL}={root}"]})
+        listed = client.api.get("/containers/json", params={"all": "true", "filters": filters})
         pins = [
-            (c.name, c.labels or {})
-            for c in client.containers.list(all=True)
-            if (c.labels or {}).get(IMAGE_LABEL) == image_id
+            (c["Names"][0], c.get("Labels") or {})
+            for c in (listed.json() if listed.status_code == 200 else [])
+            if image_id is None or (c.get("Labels") or {}).get(IMAGE_LABEL) == image_id
         ]
         for name in stale(pins):
-            with contextlib.suppress(NotFound, APIError):
-                client.containers.get(name).remove(force=True)
+            gone = client.api.delete(f"/containers/{name}", params={"force": "true"})
+            if gone.status_code < 300:
                 removed.append(name)
     return removed

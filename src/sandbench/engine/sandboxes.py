@@ -243,6 +243,11 @@ class Engine:
             for step in removals:
                 with contextlib.suppress(Exception):
                     step()
+        if self._connection is not None and self._connection.local:
+            # the image pins this workspace no longer needs (a short-lived workspace's, a
+            # test's, would otherwise outlive it): those a suspended sandbox names stay
+            with contextlib.suppress(Exception):
+                image_pins.release(self._connection.client, self._sandboxes_root)
         if self._connection is not None:
             self._connection.close()
             self._connection = None
