@@ -120,7 +120,9 @@ class RunScreen(KeyedScreen):
         yield Static("", id="run-head", classes="run-head")
         yield VimTable(id="breakdown")
         yield Static("", id="total", classes="total")
-        with TabbedContent(id="outputs"):
+        # the first scorer's pane from the start: set in on_mount, the tab it names may not
+        # be mounted yet (TabbedContent builds its tabs in its own mount) and Textual raises
+        with TabbedContent(id="outputs", initial="pane-0" if self.names else "pane-setup"):
             with TabPane("setup", id="pane-setup"):
                 yield OutputLog(id="log-setup")
             for index, name in enumerate(self.names):
@@ -134,8 +136,6 @@ class RunScreen(KeyedScreen):
         self._render_head()
         self._render_total()
         self.query_one(VimTable).focus()
-        if self.names:
-            self.query_one(TabbedContent).active = "pane-0"
         self.set_interval(SANDBOX_POLL_S, self._poll_sandbox)
         self.set_interval(1.0, self._tick)
         self._poll_sandbox()
