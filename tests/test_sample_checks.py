@@ -3,6 +3,7 @@ Ctrl-C mid-benchmark leaves a canceled run and no containers."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -123,7 +124,15 @@ def test_ctrl_c_mid_benchmark_cancels_and_leaves_no_containers(
         process.kill()
         pytest.fail("the benchmark never started scoring")
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
+    try:
+        out, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)  # its threads' stacks, to stderr
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.communicate(timeout=5)
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"a Ctrl-C'd benchmark did not exit within 120 s; its stacks:\n{err}")
     assert process.returncode == 130, err
     result = json.loads(out)
     assert result["state"] == "canceled"

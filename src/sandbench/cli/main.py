@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
+import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -68,6 +71,9 @@ def _open_workbench(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     cluster_cmd.enable()  # benchmark runs from here (and the workbench, serve) may use Ray
+    with contextlib.suppress(AttributeError, ValueError, RuntimeError, OSError):
+        # `kill -USR1 PID` prints every thread's stack to stderr: where a stuck run waits
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     # Everything after the first `--` is a command to run (sandboxes exec ID -- CMD ...),

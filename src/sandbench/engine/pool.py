@@ -42,6 +42,9 @@ IMAGE_ID_TTL_S = 2.0  # how long a tag's resolved image id is trusted by claims
 GIB = 1024**3
 
 
+DROP_WAIT_S = 15.0  # drop_target() waits this long at most for a sandbox being made
+
+
 @dataclass(frozen=True)
 class PoolKey:
     image_id: str
@@ -280,8 +283,9 @@ class WarmPool:
             gone = [t for t in self.targets if t.key == key and t.idle_s is not None]
             for target in gone:
                 self.targets.remove(target)
-            # one being made is removed by its builder when done: wait for that (bounded)
-            self._wake.wait_for(lambda: all(t.creating == 0 for t in gone), timeout=60.0)
+            # one being made is removed by its builder when done: wait for that, bounded
+            # (a Ctrl-C'd benchmark must exit; the engine's close waits for builders too)
+            self._wake.wait_for(lambda: all(t.creating == 0 for t in gone), timeout=DROP_WAIT_S)
         for target in gone:
             for sandbox_id in target.ready:
                 self._remove(sandbox_id, target.spec)
