@@ -17,7 +17,7 @@ from sandbench.errors import Conflict, InvalidInput, NotFound
 from sandbench.model import Scenario, ScorerState, Solution, parse_scenarios
 from sandbench.model.documents import ParsedScenario
 from sandbench.store import ImportAction, Store
-from sandbench.store.database import Database, _ClosedWithThread, connect
+from sandbench.store.database import Database, _ReturnedWithThread, connect
 from sandbench.store.migrations import LATEST, SchemaTooNew, current_version
 from tests.conftest import scenario_dict, scorer, with_scorers
 
@@ -510,7 +510,7 @@ def test_latest_agent_command(store: Store) -> None:
 
 def test_a_forked_child_never_waits_on_the_parents_store_lock(tmp_path: Path) -> None:
     """A Popen's preexec_fn runs Python in the forked child, and the collector with it: a
-    thread's connection closer must not wait there on a lock a parent thread held at the
+    thread's connection returner must not wait there on a lock a parent thread held at the
     fork (the child hung before its exec, and the parent's Popen with it)."""
     db = Database(tmp_path / "fork.db")
     held, release = threading.Event(), threading.Event()
@@ -523,7 +523,7 @@ def test_a_forked_child_never_waits_on_the_parents_store_lock(tmp_path: Path) ->
     thread = threading.Thread(target=holder, daemon=True)
     thread.start()
     assert held.wait(10)
-    closer = _ClosedWithThread(connect(tmp_path / "fork.db"), db._all, db._all_lock)
+    closer = _ReturnedWithThread(connect(tmp_path / "fork.db"), db._free, db._all_lock)
     child = os.fork()
     if child == 0:  # the child: the lock's holder is not here
         del closer  # runs __del__ now
@@ -540,3 +540,30 @@ def test_a_forked_child_never_waits_on_the_parents_store_lock(tmp_path: Path) ->
             os.kill(child, signal.SIGKILL)
         release.set()
         thread.join(10)
+
+
+def test_short_lived_threads_share_connections_and_never_close_one_under_another(
+    tmp_path: Path,
+) -> None:
+    """A thread's connection goes back to the database when the thread ends, for the next
+    thread: 200 short threads, one after another, use at most two connections (a head's
+    memory grew with a connection per thread), and none is closed while threads run
+    (closing them at thread end crashed the interpreter inside SQLite)."""
+    db = Database(tmp_path / "threads.db")
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+    seen: list[int] = []
+
+    def short() -> None:
+        with db.read() as conn:
+            seen.append(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+
+    for _ in range(200):
+        thread = threading.Thread(target=short)
+        thread.start()
+        thread.join()
+    assert seen == [0] * 200
+    assert len(db._all) <= 2, len(db._all)
+    with db.read() as conn:  # the first thread's connection still works
+        assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    db.close()

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 from sandbench.store.migrations import LATEST, migrate
@@ -52,16 +52,19 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             delay = min(delay * 2, 0.05)
 
 
-class _ClosedWithThread:
-    """Closes a thread's connection when the thread ends (its thread-local goes with it):
-    a process starting many short threads that read the store (a retention pass after a
-    finished run, in a thread of its own) kept one open connection, and its page cache,
-    for every such thread it ever had: a benchmark's head grew with its cases."""
+class _ReturnedWithThread:
+    """Hands a thread's connection back to its database when the thread ends (its
+    thread-local goes with it), for the next new thread to take: a process starting many
+    short threads that read the store (a retention pass after a finished run, a teardown)
+    kept one open connection each, and its page cache, so a cluster head's memory grew
+    with its cases. Connections are never closed here: closing one as its thread ended,
+    while other threads used theirs, crashed the interpreter inside SQLite (a segfault in
+    the test suite, about one run in two under load). They close with the database."""
 
     def __init__(
-        self, conn: sqlite3.Connection, held: list[sqlite3.Connection], lock: threading.RLock
+        self, conn: sqlite3.Connection, free: list[sqlite3.Connection], lock: threading.RLock
     ) -> None:
-        self.conn, self.held, self.lock = conn, held, lock
+        self.conn, self.free, self.lock = conn, free, lock
         self.pid = os.getpid()
 
     def __del__(self) -> None:
@@ -72,10 +75,7 @@ class _ClosedWithThread:
             # hung before its exec, and the parent's Popen with it.
             return
         with self.lock:
-            if any(c is self.conn for c in self.held):
-                self.held[:] = [c for c in self.held if c is not self.conn]
-        with suppress(sqlite3.Error):
-            self.conn.close()
+            self.free.append(self.conn)
 
 
 class Database:
@@ -86,7 +86,8 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.RLock()  # a thread's end may close its connection
+        self._free: list[sqlite3.Connection] = []  # of ended threads, for new ones
+        self._all_lock = threading.RLock()  # a thread's end hands its connection back
         # This process's writers queue here rather than in SQLite's busy handler, which
         # sleeps 1 ms and more per retry: 32 threads of a cluster's head spent more time
         # asleep there than writing. Other processes still meet the busy handler.
@@ -97,12 +98,28 @@ class Database:
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path)
+            conn = self._reuse()
+            if conn is None:
+                conn = connect(self.path)
+                with self._all_lock:
+                    self._all.append(conn)
             self._local.conn = conn
-            self._local.closer = _ClosedWithThread(conn, self._all, self._all_lock)
-            with self._all_lock:
-                self._all.append(conn)
+            self._local.returner = _ReturnedWithThread(conn, self._free, self._all_lock)
         return conn
+
+    def _reuse(self) -> sqlite3.Connection | None:
+        """An ended thread's connection, if one is left open (the connections stay few)."""
+        while True:
+            with self._all_lock:
+                if not self._free:
+                    return None
+                conn = self._free.pop()
+            try:
+                if conn.in_transaction:  # its thread ended inside one: not ours to finish
+                    conn.execute("ROLLBACK")
+            except sqlite3.ProgrammingError:  # closed with the database meanwhile
+                continue
+            return conn
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -141,6 +158,7 @@ class Database:
             for conn in self._all:
                 conn.close()
             self._all.clear()
+            self._free.clear()
         self._local = threading.local()
 
     def __enter__(self) -> Database:
