@@ -87,6 +87,7 @@ class Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._free: list[sqlite3.Connection] = []  # of ended threads, for new ones
+        self._owners: dict[int, threading.Thread] = {}  # connection id -> the thread using it
         self._all_lock = threading.RLock()  # a thread's end hands its connection back
         # This process's writers queue here rather than in SQLite's busy handler, which
         # sleeps 1 ms and more per retry: 32 threads of a cluster's head spent more time
@@ -105,6 +106,8 @@ class Database:
                     self._all.append(conn)
             self._local.conn = conn
             self._local.returner = _ReturnedWithThread(conn, self._free, self._all_lock)
+            with self._all_lock:
+                self._owners[id(conn)] = threading.current_thread()
         return conn
 
     def _reuse(self) -> sqlite3.Connection | None:
@@ -154,11 +157,18 @@ class Database:
             conn.execute("COMMIT")
 
     def close(self) -> None:
+        """Close the connections no other live thread is using: closing one under a thread
+        still inside SQLite with it (a sandbox's removal past its engine's bounded close)
+        crashes the interpreter; such a connection is left to that thread and the process."""
+        me = threading.current_thread()
         with self._all_lock:
             for conn in self._all:
-                conn.close()
+                owner = self._owners.get(id(conn))
+                if owner is None or owner is me or not owner.is_alive():
+                    conn.close()
             self._all.clear()
             self._free.clear()
+            self._owners.clear()
         self._local = threading.local()
 
     def __enter__(self) -> Database:
