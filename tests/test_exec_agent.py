@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -115,6 +116,44 @@ def test_timeout_kills_the_whole_tree_of_another_user(agent_engine: Engine) -> N
     assert time.monotonic() - start < 10
     left = agent_engine.exec(sandbox.id, "ps -eo args | grep -c '^sleep 30[123]' || true")
     assert left.stdout.strip() == "0"
+
+
+def run_marked(engine: Engine, sandbox_id: str, command: str, marker: str) -> threading.Event:
+    """Start ``command`` in a thread; the event is set once its output has begun."""
+    started = threading.Event()
+
+    def run() -> None:
+        with contextlib.suppress(EngineError):  # its sandbox goes with the test's engine
+            engine.exec(sandbox_id, command, marker=marker, on_output=lambda _s, _t: started.set())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(60), "the command never started"
+    return started
+
+
+def test_a_kill_returns_once_the_command_has_ended(agent_engine: Engine) -> None:
+    sandbox = agent_engine.create(agent_engine.spec_for(scenario()))
+    run_marked(agent_engine, sandbox.id, "echo up; sleep 300", "kill-me")
+    assert agent_engine.busy(sandbox.id)
+    agent_engine.kill_exec(sandbox.id, "kill-me")
+    assert not agent_engine.busy(sandbox.id)  # no wait needed: the kill saw it end
+    left = agent_engine.exec(sandbox.id, "ps -eo args | grep -c '^sleep 300' || true")
+    assert left.stdout.strip() == "0"
+
+
+def test_a_kill_that_cannot_end_the_command_says_so(agent_engine: Engine) -> None:
+    sandbox = agent_engine.create(agent_engine.spec_for(scenario()))
+    # the command drops its marker: no sweep can find it
+    run_marked(
+        agent_engine,
+        sandbox.id,
+        "exec env -u SANDBENCH_EXEC_ID sh -c 'echo up; exec sleep 300'",
+        "hidden",
+    )
+    with pytest.raises(EngineError, match="still runs 2s after it was killed"):
+        agent_engine.kill_exec(sandbox.id, "hidden", timeout=2)
+    assert agent_engine.busy(sandbox.id)
 
 
 def test_background_process_outlives_its_exec(agent_engine: Engine) -> None:

@@ -179,7 +179,8 @@ def test_never_an_unfinished_run_an_api_devbox_or_a_sandbox_in_use(
     assert spared[middle.sandbox_id] == "a command is running in it"
     assert spared[going.sandbox_id] == f"its run {going.id} is running"
     assert devbox.id not in spared  # no rule names a devbox at all
-    engine.kill_exec(middle.sandbox_id, marker)
+    engine.kill_exec(middle.sandbox_id, marker)  # returns once the command has returned
+    assert not engine.busy(middle.sandbox_id)
     worker.join(60)
 
     # used a moment ago (by any process: the store's activity time) spares it too

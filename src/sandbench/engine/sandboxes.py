@@ -79,6 +79,7 @@ LAUNCH_TIMEOUT_S = 1800
 MONITOR_INTERVAL_S = 0.5
 TOUCH_INTERVAL_S = 0.25  # activity is recorded at most this often per sandbox
 log = logging.getLogger("sandbench.engine")
+KILL_RESWEEP_S = 5.0  # a killed exec still running after this is swept again
 CLOSE_WAIT_S = 15.0  # close() waits this long, in all, for background work to stop
 AGENT_DIR = "agent"  # in a sandbox's directory: the exec agent's socket
 KEEP_ALIVE = ["sleep", "2147483647"]  # "infinity" is not portable (busybox)
@@ -156,6 +157,8 @@ class Engine:
         self._host: host_module.HostProfile | None = None
         self._owned: set[str] = set()
         self._active: dict[str, int] = {}  # sandbox id -> execs in flight
+        # (sandbox id, marker) -> set when that exec of this process has returned
+        self._marked: dict[tuple[str, str], threading.Event] = {}
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         # called with (sandbox id, new status) after every transition this engine makes
@@ -998,7 +1001,7 @@ class Engine:
         spec = sandbox.spec
         assert spec is not None
         argv = shell_command(command) if isinstance(command, str) else command
-        with self._activity(sandbox.id):
+        with self._activity(sandbox.id), self._marked_exec(sandbox.id, marker):
             try:
                 result = self.execs.run(
                     sandbox.id,
@@ -1082,13 +1085,54 @@ class Engine:
             if event.result is not None or event.error is not None:
                 return
 
+    @contextlib.contextmanager
+    def _marked_exec(self, sandbox_id: str, marker: str | None) -> Iterator[None]:
+        """Registers an exec ``kill_exec`` can name, so the kill can see it end."""
+        if marker is None:
+            yield
+            return
+        key, done = (sandbox_id, marker), threading.Event()
+        with self._lock:
+            self._marked[key] = done
+        try:
+            yield
+        finally:
+            done.set()
+            with self._lock:
+                if self._marked.get(key) is done:
+                    del self._marked[key]
+
     @podman_errors_are_engine_errors
-    def kill_exec(self, sandbox_id: str, marker: str) -> None:
-        """SIGKILL the processes of the exec started with ``marker`` (gone ones are fine)."""
-        sandbox = self.store.get_sandbox(sandbox_id)
-        if sandbox.status == SandboxState.RUNNING:
-            user = self._user(sandbox.spec) if sandbox.spec is not None else None
-            self.execs.kill(sandbox.id, self._container_name(sandbox.id), marker, user)
+    def kill_exec(self, sandbox_id: str, marker: str, *, timeout: float = 60.0) -> None:
+        """SIGKILL the processes of the exec started with ``marker`` (gone ones are fine).
+
+        When this process runs that exec, return once it has returned, sweeping again while
+        it has not (a sweep under heavy load has been seen to leave it running): a caller
+        that asked for a kill can count on it. EngineError if it outlives ``timeout``."""
+        with self._lock:
+            done = self._marked.get((sandbox_id, marker))
+        deadline = time.monotonic() + timeout
+        sweeps = 0
+        while True:
+            sandbox = self.store.get_sandbox(sandbox_id)
+            if sandbox.status == SandboxState.RUNNING:
+                user = self._user(sandbox.spec) if sandbox.spec is not None else None
+                self.execs.kill(sandbox.id, self._container_name(sandbox.id), marker, user)
+                sweeps += 1
+            if done is None or done.wait(
+                min(KILL_RESWEEP_S, max(0.0, deadline - time.monotonic()))
+            ):
+                break
+            if time.monotonic() >= deadline:
+                raise EngineError(
+                    f"sandbox {sandbox_id}: the command {marker} still runs "
+                    f"{timeout:.0f}s after it was killed ({sweeps} sweeps)"
+                )
+            log.warning(
+                "sandbox %s: the command %s still runs after a kill; sweeping again",
+                sandbox_id,
+                marker,
+            )
 
     @podman_errors_are_engine_errors
     def write_file(
