@@ -413,3 +413,26 @@ def test_serve_reconciles_what_a_dead_process_left_when_it_starts(
         assert [c.state for c in store.cases_of(bench.id)] == [CaseState.INTERRUPTED]
     finally:
         server.stop()
+
+
+def test_a_ctrl_c_handed_to_a_worker_thread_cancels_at_once(store: Store, engine: Engine) -> None:
+    """The kernel gives a process's SIGINT to any of its threads; the benchmark's waiting
+    main thread must still see it now, not when the case it waits on ends."""
+    for name in ("ctrl-c-0", "ctrl-c-1"):
+        store_scenario(store, slow(name, 40))
+    store.create_benchmark("ctrl-c", ["ctrl-c-0", "ctrl-c-1"])
+
+    def interrupt_from_this_thread() -> None:
+        wait_until(
+            lambda: any(r.state == RunState.SCORING for r in store.list_runs(limit=10).items),
+            "the first case scoring",
+        )
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # not the main thread
+
+    threading.Thread(target=interrupt_from_this_thread, daemon=True).start()
+    started = time.monotonic()
+    run = BenchmarkRunner(Runner(store, engine)).run("ctrl-c", jobs=1, use_cache=False)
+    cases = {c.scenario_name: c.state for c in store.cases_of(run.id)}
+    assert cases == {"ctrl-c-0": CaseState.CANCELED, "ctrl-c-1": CaseState.NOT_STARTED}
+    assert run.state == BenchmarkRunState.CANCELED
+    assert time.monotonic() - started < 40  # the scorer sleeps 40 s: it never finished

@@ -14,7 +14,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from sandbench.store.database import now_ms
 
 CPU_OVERSUBSCRIPTION = 2.0
 NOT_STARTED_CANCELED = "canceled before it started"
+SIGNAL_CHECK_S = 0.2  # how soon the waiting main thread sees a Ctrl-C
 
 
 def host_capacity() -> Resources:
@@ -260,8 +261,14 @@ class BenchmarkRunner:
                 executor.submit(one, case, resources) for case, resources in ready
             ]
             try:
-                for future in futures:
-                    future.result()
+                # Waits that wake: a Ctrl-C the kernel hands to a worker thread is only
+                # seen when the main thread runs, and one blocked on a case's result would
+                # see it when the case ends, after the next cases had started.
+                pending: set[Future[None]] = set(futures)
+                while pending:
+                    done, pending = wait(pending, SIGNAL_CHECK_S, return_when=FIRST_EXCEPTION)
+                    for future in done:
+                        future.result()
             except KeyboardInterrupt:
                 self.cancel()
                 for future in futures:
