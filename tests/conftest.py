@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,12 @@ from sandbench.store import Store, open_store
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = Path(__file__).resolve().parent / "reference"
 SAMPLES = ROOT / "sample_scenarios"
+
+# A suite started in the background by a non-interactive shell (`cmd &`, nohup) inherits
+# SIGINT ignored, and so would every sandbench the tests start: the Ctrl-C tests would
+# interrupt nothing. Python's own handler here makes it default again in the children.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def load_schema(name: str) -> dict[str, Any]:
