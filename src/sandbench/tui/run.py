@@ -120,9 +120,9 @@ class RunScreen(KeyedScreen):
         yield Static("", id="run-head", classes="run-head")
         yield VimTable(id="breakdown")
         yield Static("", id="total", classes="total")
-        # the first scorer's pane from the start: set in on_mount, the tab it names may not
-        # be mounted yet (TabbedContent builds its tabs in its own mount) and Textual raises
-        with TabbedContent(id="outputs", initial="pane-0" if self.names else "pane-setup"):
+        # no `initial`: under load TabbedContent's tabs can mount after its tab bar, whose
+        # own mount then raises for the tab `initial` names (on_mount opens it instead)
+        with TabbedContent(id="outputs"):
             with TabPane("setup", id="pane-setup"):
                 yield OutputLog(id="log-setup")
             for index, name in enumerate(self.names):
@@ -136,6 +136,7 @@ class RunScreen(KeyedScreen):
         self._render_head()
         self._render_total()
         self.query_one(VimTable).focus()
+        self._open_pane("pane-0" if self.names else "pane-setup")
         self.set_interval(SANDBOX_POLL_S, self._poll_sandbox)
         self.set_interval(1.0, self._tick)
         self._poll_sandbox()
@@ -400,17 +401,25 @@ class RunScreen(KeyedScreen):
                 self._update_row(name)
             self._poll_sandbox()
 
+    def _open_pane(self, pane: str) -> None:
+        """Show ``pane``'s output; if its tab is not mounted yet, once it is (Textual
+        refuses a tab it cannot find yet, and mounts TabbedContent's tabs in its own time)."""
+        try:
+            self.query_one(TabbedContent).active = pane
+        except ValueError:
+            self.call_after_refresh(self._open_pane, pane)
+
     def _show_scorer(self, name: str) -> None:
         index = self.names.index(name)
         self._followed_row = index
         self.query_one(VimTable).move_cursor(row=index)
-        self.query_one(TabbedContent).active = f"pane-{index}"
+        self._open_pane(f"pane-{index}")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.cursor_row != self._followed_row:
             self._follow = False  # the user chose a scorer: stop jumping to the running one
         if 0 <= event.cursor_row < len(self.names):
-            self.query_one(TabbedContent).active = f"pane-{event.cursor_row}"
+            self._open_pane(f"pane-{event.cursor_row}")
 
     # ------------------------------------------------------------------ sandbox state
 
