@@ -535,9 +535,12 @@ S = TypeVar("S", bound=Screen)
 
 
 async def wait_for_screen(pilot: Pilot, kind: type[S], what: str, timeout: float = 60) -> S:
-    """Let the app run until it shows a ``kind`` screen; that screen."""
+    """Let the app run until it shows a ``kind`` screen, mounted (its on_mount has run:
+    under load a test could otherwise read the screen before it had filled itself in)."""
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen, kind), what, timeout)
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, kind) and app.screen.is_mounted, what, timeout
+    )
     screen = app.screen
     assert isinstance(screen, kind)
     return screen
