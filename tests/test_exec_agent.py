@@ -118,8 +118,8 @@ def test_timeout_kills_the_whole_tree_of_another_user(agent_engine: Engine) -> N
     assert left.stdout.strip() == "0"
 
 
-def run_marked(engine: Engine, sandbox_id: str, command: str, marker: str) -> threading.Event:
-    """Start ``command`` in a thread; the event is set once its output has begun."""
+def run_marked(engine: Engine, sandbox_id: str, command: str, marker: str) -> None:
+    """Start ``command`` in a thread; return once its output has begun."""
     started = threading.Event()
 
     def run() -> None:
@@ -129,7 +129,6 @@ def run_marked(engine: Engine, sandbox_id: str, command: str, marker: str) -> th
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     assert started.wait(60), "the command never started"
-    return started
 
 
 def test_a_kill_returns_once_the_command_has_ended(agent_engine: Engine) -> None:

@@ -562,7 +562,7 @@ class RunScreen(KeyedScreen):
         current = panes.index(tabs.active) if tabs.active in panes else 0
         target = panes[(current + step) % len(panes)]
         self._follow = False
-        tabs.active = target
+        self._open_pane(target)
         if target != "pane-setup":
             self._followed_row = int(target.removeprefix("pane-"))
             self.query_one(VimTable).move_cursor(row=self._followed_row)
