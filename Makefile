@@ -16,9 +16,11 @@ run: setup
 	bash scripts/load-samples.sh
 	exec $(BIN)/sandbench
 
+# The failures are printed again last (scripts/test_summary.py): a log is read from its end.
 test: setup
 	$(BIN)/ruff check $(PY_DIRS)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@status=0; $(BIN)/pytest --junitxml=.test-report.xml $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/python scripts/test_summary.py .test-report.xml; exit $$status
 
 bench: setup
 	@set -e; found=0; \
