@@ -251,14 +251,49 @@ def owners_of(held: list[str]) -> dict[str, str]:
     """Who holds each of ``held``: the process that prepared its sandbox's disk."""
     found = {}
     for path in held:
-        owner = Path(path).parent / "owner"
+        directory = Path(path) if Path(path).parent.name == "sandboxes" else Path(path).parent
         try:
-            pid = owner.read_text().split()[0]
+            pid = (directory / "owner").read_text().split()[0]
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError as error:
-            command = f"({error.__class__.__name__})"
+            command = f"({error.__class__.__name__}: {error.strerror})"
         found[path] = command
     return found
+
+
+def what_holds(node: Node, held: list[str]) -> str:
+    """Why ``held`` stays: who prepared each, the node's sandbox rows, the containers and
+    processes Podman runs for them, and the node's log (a failure's whole story)."""
+    ids = {part for path in held for part in Path(path).parts if part.startswith("dbx_")}
+    with Store(node.workspace / "data" / "sandbench.db") as there:
+        rows = [
+            f"{s.id} {s.name} {s.status.value} {dict(there.sandbox_bookkeeping(s.id))}"
+            for s in there.list_sandboxes(limit=1000)
+            if s.id in ids
+        ]
+    containers = subprocess.run(
+        ["podman", "ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.splitlines()
+    processes = subprocess.run(
+        ["ps", "-eo", "pid,ppid,stat,etimes,args"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    log = node.workspace.parent / f"{node.workspace.name}.log"
+    return "\n".join(
+        [
+            f"owners: {owners_of(held)}",
+            "rows:",
+            *rows,
+            "containers:",
+            *[c for c in containers if any(i in c for i in ids)],
+            "processes:",
+            *[p for p in processes if any(i in p for i in ids)],
+            f"{log.name}:",
+            *(log.read_text().splitlines()[-20:] if log.exists() else []),
+        ]
+    )
 
 
 def ticking(name: str, score: str, ticks: int = 4, pause: float = 0.4) -> dict[str, Any]:
@@ -549,7 +584,7 @@ def test_the_head_killed_mid_run_the_nodes_stop_its_cases_and_resume_finishes(
         try:
             wait_until(lambda n=node: held_by_cut_cases(n) == [], "their disks released", 60)
         except AssertionError as error:
-            raise AssertionError(f"{error}: {owners_of(held_by_cut_cases(node))}") from None
+            raise AssertionError(f"{error}:\n{what_holds(node, held_by_cut_cases(node))}") from None
     resumed = sandbench("benchmarks", "resume", killed.id, "--json")
     assert resumed.returncode == 0, resumed.stderr
     document = json.loads(resumed.stdout)

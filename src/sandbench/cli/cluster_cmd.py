@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 EXTRA = "pip install 'sandbench[cluster]'"
 SWEEP_SECONDS = 10.0
+STRAY_EXIT_WAIT_S = 5.0  # a killed stray container's processes take this long, at most, to go
 
 
 def cluster_module() -> ModuleType:
@@ -141,33 +143,39 @@ def sweep() -> None:
 
     try:
         with open_store() as store:
-            cut = set(reconcile(store).scenario_runs)
+            reconcile(store)  # a dead head's cases: failed as interrupted
             for sandbox_id, pid in reap_stray_containers(store):
                 note(f"sandbench: node sweep: killed {sandbox_id}'s unstarted container ({pid})")
             with Engine(store, monitor=False) as engine:
                 engine.connection  # noqa: B018  (a new engine's first connection recovers)
                 for sandbox in store.list_sandboxes(statuses=LIVE, limit=100_000):
-                    if _nothing_to_rerun(store, sandbox.scenario_run_id, cut):
+                    if _nothing_to_rerun(store, sandbox.scenario_run_id):
                         with contextlib.suppress(SandbenchError):
                             engine.shutdown(sandbox.id)
     except Exception as error:  # a failed sweep must never take the node down with it
         note(f"sandbench: node sweep: {type(error).__name__}: {error}")
 
 
-def _nothing_to_rerun(store: Store, run_id: str | None, cut: set[str]) -> bool:
+def _nothing_to_rerun(store: Store, run_id: str | None) -> bool:
     """Whether a live sandbox's case is over with nothing to rerun: a case keeps its
     sandbox for reruns, but not one cut short by its head's death, nor one canceled (a
-    cancel removes it, unless its worker was killed first: the head died meanwhile)."""
+    cancel removes it, unless its worker was killed first: the head died meanwhile).
+
+    Asked of the run's stored state on every sweep, not only on the sweep that found the
+    head dead: that sweep's removal can fail (a half-made sandbox's killed processes still
+    hold its disk), and the next sweep must try again."""
     from sandbench.model.runs import RunState
+    from sandbench.runner.reconcile import interrupted
 
     if run_id is None:
         return False
-    if run_id in cut:
-        return True
     try:
-        return store.get_run(run_id, with_output=False).state == RunState.CANCELED
+        run = store.get_run(run_id, with_output=False)
     except NotFound:
         return False
+    if run.state == RunState.CANCELED:
+        return True
+    return run.state == RunState.FAILED and interrupted(run.failure_reason)
 
 
 def reap_stray_containers(store: Store) -> list[tuple[str, int]]:
@@ -204,7 +212,25 @@ def reap_stray_containers(store: Store) -> list[tuple[str, int]]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, signal.SIGKILL)
         killed.append((sandbox_id, pid))
+        _wait_gone([*children, pid], STRAY_EXIT_WAIT_S)  # then the disk they held is free
     return killed
+
+
+def _wait_gone(pids: list[int], timeout: float) -> None:
+    """Until none of ``pids`` is left (reaped by their parent, or a zombie), at most
+    ``timeout`` s: a killed process lets go of its mounts only once it has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(_gone(pid) for pid in pids):
+            return
+        time.sleep(0.05)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in "ZX"
+    except (OSError, IndexError):
+        return True
 
 
 def _conmons() -> list[tuple[int, str, list[int]]]:

@@ -45,6 +45,11 @@ def owner_alive(pid: int | None, start: str | None) -> bool:
     return process_start(pid) == start
 
 
+def interrupted(failure_reason: str | None) -> bool:
+    """Whether a run failed because the process running it died (see reconcile)."""
+    return (failure_reason or "").startswith("interrupted")
+
+
 def reconcile(store: Store) -> Reconciled:
     done = Reconciled()
     runs, benchmark_runs = store.owned_unfinished_work()
