@@ -40,7 +40,7 @@ def main(report: Path) -> int:
     for title, lines in failed:
         print(title)
         for line in lines:
-            print(f"    {line[:300]}")
+            print(f"    {line[:1000]}")
     return 0
 
 

@@ -84,7 +84,13 @@ _MKFS = ("mkfs.ext4", "-q", "-F", "-m", "0", "-L", _LABEL,
 # discard: files deleted in the sandbox give their blocks back to the host (punched holes).
 _EXT4_OPTS = "loop,discard,nosuid,nodev,noatime"
 _TIMEOUT = 120
-_SETTLE_S = 5.0  # for an unmounted disk's loop device to be detached
+# How long an unmounted disk's loop device may take to be detached before a remount or a
+# removal gives up. The kernel detaches it once the last copy of its mount is gone, and a
+# copy outlives our unmount wherever another mount namespace took one (the likely holder:
+# a container being created copies the host's mounts until it pivots into its root).
+# Under load (a CI run's other sandboxes starting) that took more than the 5 s this used
+# to be, and a resume right after a suspend failed with "still attached to a loop device".
+_SETTLE_S = 20.0
 # An image id's layer directories never change while it exists (a pin keeps it): asked once.
 _layers: dict[str, list[str]] = {}
 _layers_lock = threading.Lock()
