@@ -34,7 +34,7 @@ from sandbench.model.resources import Resources
 from sandbench.model.runs import RunState, ScenarioRun, Solution
 from sandbench.runner.case_executors import CaseExecutor, CaseOrder, LocalCaseExecutor
 from sandbench.runner.events import CaseFinished
-from sandbench.runner.reconcile import reconcile
+from sandbench.runner.reconcile import interrupted, reconcile
 from sandbench.runner.scenario_runs import Runner
 from sandbench.store import Store
 from sandbench.store.database import now_ms
@@ -434,7 +434,7 @@ def is_infrastructure_failure(store: Store, run: ScenarioRun) -> bool:
     if run.state != RunState.FAILED:
         return False
     reason = run.failure_reason or ""
-    if not reason.startswith(("infrastructure:", "interrupted")):
+    if not (reason.startswith("infrastructure:") or interrupted(reason)):
         return False
     if run.sandbox_id:
         with contextlib.suppress(SandbenchError):

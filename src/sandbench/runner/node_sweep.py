@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import time
@@ -95,20 +96,19 @@ def reap_stray_containers(store: Store) -> list[tuple[str, int]]:
 
 
 def _wait_gone(pids: list[int], timeout: float) -> None:
-    """Until none of ``pids`` is left (reaped by their parent, or a zombie), at most
-    ``timeout`` s: a killed process lets go of its mounts only once it has exited."""
+    """Until none of ``pids`` is left (a zombie counts as gone), at most ``timeout`` s: a
+    killed process lets go of its mounts only once it has exited. A pidfd becomes readable
+    when its process exits, so this waits on the kernel, not on a polling loop."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(_gone(pid) for pid in pids):
-            return
-        time.sleep(0.05)
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in "ZX"
-    except (OSError, IndexError):
-        return True
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        finally:
+            os.close(fd)
 
 
 def _conmons() -> list[tuple[int, str, list[int]]]:
